@@ -1,0 +1,28 @@
+// Package errdef holds the sentinel errors shared by every package of the module.
+// The root package re-exports each of them; callers match them with errors.Is
+// against the root names (ocistream.ErrNotFound and so on).
+package errdef
+
+import "errors"
+
+var (
+	ErrNotFound            = errors.New("not found")
+	ErrUnauthorized        = errors.New("unauthorized")
+	ErrDenied              = errors.New("denied")
+	ErrTooManyRequests     = errors.New("too many requests")
+	ErrDigestMismatch      = errors.New("digest mismatch")
+	ErrUnsupported         = errors.New("unsupported")
+	ErrTooManyPages        = errors.New("too many pages")
+	ErrSizeExceedsLimit    = errors.New("size exceeds limit")
+	ErrInvalidReference    = errors.New("invalid reference")
+	ErrInvalidChallenge    = errors.New("invalid challenge")
+	ErrInvalidScope        = errors.New("invalid scope")
+	ErrInvalidManifest     = errors.New("invalid manifest")
+	ErrInvalidPlatform     = errors.New("invalid platform")
+	ErrNoMatchingPlatform  = errors.New("no matching platform")
+	ErrCrossOrigin         = errors.New("cross-origin request refused")
+	ErrInsecureCredentials = errors.New("credentials refused over plain http")
+	ErrAlreadyExists       = errors.New("already exists")
+	ErrBlobMissing         = errors.New("blob missing")
+	ErrInvalidLayout       = errors.New("invalid image layout")
+)

@@ -11,6 +11,12 @@ require (
 )
 
 require (
+	github.com/VividCortex/ewma v1.2.0 // indirect
+	github.com/acarl005/stripansi v0.0.0-20180116102854-5a71ef0e047d // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/mattn/go-runewidth v0.0.16 // indirect
+	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/urfave/cli/v3 v3.14.0 // indirect
+	github.com/vbauerster/mpb/v8 v8.10.2 // indirect
 	golang.org/x/sys v0.33.0 // indirect
 )

@@ -1,0 +1,236 @@
+package ocistream
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Option configures a [Client]. Options are applied in order by [New], which validates
+// the result; a Client never changes after New returns.
+type Option func(*config) error
+
+// RetryPolicy bounds the retries of one request (429, 5xx except 501, connection
+// errors). A request is never retried after its context ends.
+type RetryPolicy struct {
+	// MaxRetries is the number of retries after the first attempt. Zero disables retries.
+	MaxRetries int
+	// MinWait and MaxWait bound the exponential backoff between attempts.
+	MinWait, MaxWait time.Duration
+	// MaxRetryAfter caps how long a server's Retry-After is honoured. A server asking
+	// for longer gets no retry: the 429 or 503 is returned at once, its Retry-After
+	// reported in [ResponseError.RetryAfter].
+	MaxRetryAfter time.Duration
+}
+
+// DefaultRetryPolicy is the policy a Client uses unless [WithRetryPolicy] says
+// otherwise: 5 retries, backoff from 200 ms doubling to 5 s, Retry-After honoured up
+// to 60 s.
+var DefaultRetryPolicy = RetryPolicy{MaxRetries: 5, MinWait: 200 * time.Millisecond, MaxWait: 5 * time.Second, MaxRetryAfter: 60 * time.Second}
+
+type config struct {
+	credentials   CredentialStore
+	userAgent     string
+	transport     http.RoundTripper
+	tlsConfig     *tls.Config
+	rootCAs       *x509.CertPool
+	insecureHosts map[string]bool // TLS verification skipped; "*" means every host
+	plainHosts    map[string]bool // plain HTTP; "*" means every host
+	pageSize      int
+	maxPages      int
+	retry         RetryPolicy
+	logger        *slog.Logger
+	readTimeout   time.Duration
+	maxResumes    int
+	concurrency   int
+}
+
+func defaultConfig() config {
+	return config{
+		userAgent:     "ocistream/" + Version,
+		insecureHosts: map[string]bool{},
+		plainHosts:    map[string]bool{},
+		maxPages:      10000,
+		retry:         DefaultRetryPolicy,
+		readTimeout:   60 * time.Second,
+		maxResumes:    64,
+	}
+}
+
+// Version is the SDK's version, sent in the default User-Agent.
+const Version = "0.1.0"
+
+// WithCredentials sets where the client finds credentials for each registry host.
+// The default is anonymous access for every host; [NewKeychain] reads Docker's and
+// podman's credential files and helpers.
+func WithCredentials(store CredentialStore) Option {
+	return func(c *config) error {
+		if store == nil {
+			return errors.New("WithCredentials: nil store")
+		}
+		c.credentials = store
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header of every request. The default is
+// "ocistream/<Version>".
+func WithUserAgent(ua string) Option {
+	return func(c *config) error {
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// WithTransport replaces the base transport (the one that makes connections); the
+// client still layers its user agent, auth and retries over it. The default is a
+// clone of http.DefaultTransport tuned for large downloads. WithTransport cannot be
+// combined with [WithTLSConfig], [WithRootCAs] or [WithInsecureSkipVerify], which
+// configure the default transport.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *config) error {
+		if rt == nil {
+			return errors.New("WithTransport: nil transport")
+		}
+		c.transport = rt
+		return nil
+	}
+}
+
+// WithTLSConfig sets the TLS configuration of the default transport (client
+// certificates, minimum version, ...). The default is Go's.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *config) error {
+		c.tlsConfig = cfg.Clone()
+		return nil
+	}
+}
+
+// WithRootCAs sets the certificate authorities trusted for registries and token
+// servers, replacing the system pool. The default is the system pool.
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(c *config) error {
+		c.rootCAs = pool
+		return nil
+	}
+}
+
+// WithInsecureSkipVerify disables TLS certificate verification for the given hosts
+// ("host" or "host:port"), or for every host when none is given. The default verifies
+// every host.
+func WithInsecureSkipVerify(hosts ...string) Option {
+	return func(c *config) error {
+		return addHosts(c.insecureHosts, hosts)
+	}
+}
+
+// WithPlainHTTP makes the client talk plain HTTP to the given registry hosts ("host" or
+// "host:port"), or to every host when none is given. Credentials are sent over plain
+// HTTP only to those hosts. The default is HTTPS everywhere.
+func WithPlainHTTP(hosts ...string) Option {
+	return func(c *config) error {
+		return addHosts(c.plainHosts, hosts)
+	}
+}
+
+func addHosts(set map[string]bool, hosts []string) error {
+	if len(hosts) == 0 {
+		set["*"] = true
+		return nil
+	}
+	for _, h := range hosts {
+		h = strings.TrimSpace(h)
+		if h == "" || strings.ContainsAny(h, "/ ") {
+			return fmt.Errorf("invalid host %q: want host or host:port", h)
+		}
+		set[strings.ToLower(registryHost(h))] = true
+	}
+	return nil
+}
+
+// WithPageSize sets the page size (the n parameter) asked of paginated endpoints when
+// a call's [ListOptions] does not set one. The default, zero, lets the registry choose.
+func WithPageSize(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("WithPageSize: negative size %d", n)
+		}
+		c.pageSize = n
+		return nil
+	}
+}
+
+// WithMaxPages bounds the number of pages one walk of [Client.Tags] or [Client.Catalog]
+// requests before it fails with [ErrTooManyPages]. The default is 10000.
+func WithMaxPages(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxPages: %d is not positive", n)
+		}
+		c.maxPages = n
+		return nil
+	}
+}
+
+// WithRetryPolicy sets how requests are retried. The default is [DefaultRetryPolicy].
+func WithRetryPolicy(p RetryPolicy) Option {
+	return func(c *config) error {
+		if p.MaxRetries < 0 || p.MinWait < 0 || p.MaxWait < p.MinWait || p.MaxRetryAfter < 0 {
+			return fmt.Errorf("WithRetryPolicy: invalid policy %+v", p)
+		}
+		c.retry = p
+		return nil
+	}
+}
+
+// WithLogger sends a debug record for every HTTP exchange (method, redacted URL,
+// status, duration, retries, token fetches) to l. Credentials are never logged. The
+// default discards them.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		c.logger = l
+		return nil
+	}
+}
+
+// WithReadTimeout sets how long a blob download may go without receiving a byte before
+// the connection is abandoned and the download resumed. The default is 60 s.
+func WithReadTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithReadTimeout: %s is not positive", d)
+		}
+		c.readTimeout = d
+		return nil
+	}
+}
+
+// WithMaxResumes bounds how many times one blob download is resumed with a Range
+// request after its connection breaks. The default is 64; a resume that makes no
+// progress counts three times.
+func WithMaxResumes(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("WithMaxResumes: negative count %d", n)
+		}
+		c.maxResumes = n
+		return nil
+	}
+}
+
+// WithConcurrency sets the default number of blobs [Client.Pull] downloads at once
+// (and the connections kept per host). The default is [DefaultConcurrency].
+func WithConcurrency(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("WithConcurrency: %d is not positive", n)
+		}
+		c.concurrency = n
+		return nil
+	}
+}

@@ -814,4 +814,3 @@ func statusOf(resp *http.Response) int {
 	}
 	return resp.StatusCode
 }
-

@@ -140,14 +140,18 @@ func TestTagsHostileRegistry(t *testing.T) {
 		items   int // items yielded before the error
 	}{
 		{
-			name:  "link to another host",
-			link:  func(*http.Request, string, int) string { return `<http://evil.example:8080/v2/r/tags/list?n=1&last=a>; rel="next"` },
+			name: "link to another host",
+			link: func(*http.Request, string, int) string {
+				return `<http://evil.example:8080/v2/r/tags/list?n=1&last=a>; rel="next"`
+			},
 			want:  ErrCrossOrigin,
 			items: 1,
 		},
 		{
-			name:  "link to another scheme",
-			link:  func(r *http.Request, _ string, _ int) string { return `<https://` + r.Host + `/v2/r/tags/list?n=1&last=a>; rel="next"` },
+			name: "link to another scheme",
+			link: func(r *http.Request, _ string, _ int) string {
+				return `<https://` + r.Host + `/v2/r/tags/list?n=1&last=a>; rel="next"`
+			},
 			want:  ErrCrossOrigin,
 			items: 1,
 		},

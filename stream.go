@@ -453,8 +453,8 @@ type manifestBlob struct {
 
 type pullPlan struct {
 	root      ocitypes.Descriptor
-	manifests []manifestBlob          // written after the blobs, children before parents
-	blobs     []ocitypes.Descriptor   // configs and layers, de-duplicated
+	manifests []manifestBlob        // written after the blobs, children before parents
+	blobs     []ocitypes.Descriptor // configs and layers, de-duplicated
 }
 
 // planPull fetches the manifests of r and lists what a pull must write.

@@ -149,7 +149,7 @@ func TestBlobFaults(t *testing.T) {
 		{name: "wrong content-range", setup: func(s *blobServer) { s.dropAt, s.drops, s.badRange = 1000, 1, true }, want: errors.New("content-range")},
 		{name: "flipped byte", setup: func(s *blobServer) { s.flip = 12345 }, want: ErrDigestMismatch},
 		{name: "always dropped", setup: func(s *blobServer) { s.dropAt, s.drops = 1, 1000 }, opts: []Option{WithMaxResumes(5)}, want: io.ErrUnexpectedEOF},
-		{name: "stalled", setup: func(s *blobServer) { s.stallFor, s.stalls = 10 * time.Second, 1 }, opts: []Option{WithReadTimeout(200 * time.Millisecond)}, wantRange: true},
+		{name: "stalled", setup: func(s *blobServer) { s.stallFor, s.stalls = 10*time.Second, 1 }, opts: []Option{WithReadTimeout(200 * time.Millisecond)}, wantRange: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

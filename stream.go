@@ -19,9 +19,10 @@ import (
 	"github.com/ocistream/ocistream/ref"
 )
 
-// copyBufferSize is the buffer of every blob copy: large enough that hashing and
-// writing run in long strides, small enough to keep a pull's memory flat.
-const copyBufferSize = 1 << 20
+// copyBufferSize is the buffer of a blob copy into a writer without ReadFrom: large
+// enough that hashing and writing run in long strides, small enough to keep a pull's
+// memory flat.
+const copyBufferSize = 256 << 10
 
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
@@ -608,7 +609,9 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 	}
 }
 
-// copyBlob streams bytes [offset, size) of d into w.
+// copyBlob streams bytes [offset, size) of d into w. A writer that can read from a
+// reader (layout.Dir's can) fills its own buffer straight from the connection; others
+// get a pooled copy buffer.
 func (c *Client) copyBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, offset int64, w io.Writer, progress func(ProgressEvent)) error {
 	if offset > d.Size {
 		return fmt.Errorf("destination holds %d bytes of a %d-byte blob: %w", offset, d.Size, ErrDigestMismatch)
@@ -618,26 +621,30 @@ func (c *Client) copyBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 		return err
 	}
 	defer src.Close()
+	pr := &progressReader{r: src, d: d, n: offset, next: offset + progressStep, progress: progress}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		_, err = rf.ReadFrom(pr)
+		return err
+	}
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
-	pw := &progressWriter{w: w, d: d, n: offset, next: offset + progressStep, progress: progress}
-	_, err = io.CopyBuffer(pw, onlyReader{src}, *bufp)
+	_, err = io.CopyBuffer(onlyWriter{w}, pr, *bufp)
 	return err
 }
 
-// onlyReader hides any WriterTo of its reader so io.CopyBuffer uses the given buffer.
-type onlyReader struct{ io.Reader }
+// onlyWriter hides any ReaderFrom of its writer so io.CopyBuffer uses the given buffer.
+type onlyWriter struct{ io.Writer }
 
-// progressWriter counts bytes and reports every progressStep of them.
-type progressWriter struct {
-	w        io.Writer
+// progressReader counts bytes and reports every progressStep of them.
+type progressReader struct {
+	r        io.Reader
 	d        ocitypes.Descriptor
 	n, next  int64
 	progress func(ProgressEvent)
 }
 
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
 	p.n += int64(n)
 	if p.n >= p.next {
 		p.next = p.n + progressStep

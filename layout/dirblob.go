@@ -135,6 +135,8 @@ type dirBlobWriter struct {
 	pooled  bool  // buf came from d.bufs
 	offset  int64 // bytes held at open
 	held    int64 // bytes held now, buffered ones included
+	flushed int64 // bytes written to the file
+	synced  int64 // bytes whose writeback has been started
 	err     error // sticky: a write failed or the bytes are known wrong
 	bad     bool  // err says the bytes are wrong: the partial file goes
 	done    bool
@@ -190,9 +192,8 @@ func (w *dirBlobWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if len(p) >= len(w.buf) {
-		if _, err := w.f.Write(p); err != nil {
-			w.err = fmt.Errorf("write blob %s: %w", w.desc.Digest, err)
-			return 0, w.err
+		if err := w.writeFile(p); err != nil {
+			return 0, err
 		}
 		return len(p), nil
 	}
@@ -241,17 +242,33 @@ func (w *dirBlobWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// writebackStep is how many written bytes accumulate before their writeback to disk is
+// started, when the Dir syncs.
+const writebackStep = 8 << 20
+
 // flush writes the buffered bytes to the partial file.
 func (w *dirBlobWriter) flush() error {
 	if w.n == 0 {
 		return nil
 	}
-	_, err := w.f.Write(w.buf[:w.n])
+	return w.writeFile(w.buf[:w.n])
+}
+
+// writeFile appends p to the partial file and, every writebackStep bytes, starts their
+// writeback so that Commit's fsync has little left to wait for.
+func (w *dirBlobWriter) writeFile(p []byte) error {
+	n, err := w.f.Write(p)
 	w.n = 0
+	w.flushed += int64(n)
 	if err != nil {
 		w.err = fmt.Errorf("write blob %s: %w", w.desc.Digest, err)
+		return w.err
 	}
-	return w.err
+	if !w.d.opts.NoSync && w.flushed-w.synced >= writebackStep {
+		startWriteback(w.f, w.offset+w.synced, w.flushed-w.synced)
+		w.synced = w.flushed
+	}
+	return nil
 }
 
 // Commit checks the size and digest of the bytes held and publishes the blob: it

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+)
+
+func newCatalogCommand(st *state) *cli.Command {
+	return &cli.Command{
+		Name:      "catalog",
+		Usage:     "list the repositories of a registry, one a line",
+		ArgsUsage: "REGISTRY",
+		UsageText: "ocipull catalog [options] REGISTRY",
+		Description: `Print the repositories of REGISTRY (host[:port]) on stdout, one a line, in the
+registry's order. Pages are fetched as the list is printed. Many hosted registries
+(Docker Hub, GHCR) refuse to list their repositories.
+
+Examples:
+   ocipull catalog registry.example.com
+   ocipull --plain-http catalog localhost:5000`,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usagef("catalog wants one REGISTRY, got %d arguments (see ocipull catalog --help)", cmd.Args().Len())
+			}
+			return st.catalog(ctx, cmd, cmd.Args().First())
+		},
+	}
+}
+
+func (st *state) catalog(ctx context.Context, cmd *cli.Command, arg string) error {
+	host, plain, err := registryArg(arg)
+	if err != nil {
+		return usageError{err}
+	}
+	st.opts.plainHTTP = st.opts.plainHTTP || plain
+	t := target{name: host, host: host}
+	c, err := st.newClient(ctx, cmd, host)
+	if err != nil {
+		return st.fail(t, err)
+	}
+	out := bufio.NewWriter(stdout(cmd))
+	for repo, err := range c.Catalog(ctx, host, nil) {
+		if err != nil {
+			return st.fail(t, errors.Join(err, out.Flush()))
+		}
+		fmt.Fprintln(out, repo)
+	}
+	return st.fail(t, out.Flush())
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+)
+
+func newPingCommand(st *state) *cli.Command {
+	return &cli.Command{
+		Name:      "ping",
+		Usage:     "check that a registry answers and accepts the credentials",
+		ArgsUsage: "REGISTRY",
+		UsageText: "ocipull ping [options] REGISTRY",
+		Description: `Check that REGISTRY (host[:port]) speaks the distribution API and that the
+credentials, if any, are accepted: one GET of /v2/, plus a token request when the
+registry asks for one. Prints "REGISTRY: ok" (nothing with --quiet) and exits 0, or
+says what failed and exits 1.
+
+Examples:
+   ocipull ping ghcr.io
+   ocipull --plain-http ping localhost:5000
+   ocipull -u alice --password-stdin ping registry.example.com < token.txt`,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usagef("ping wants one REGISTRY, got %d arguments (see ocipull ping --help)", cmd.Args().Len())
+			}
+			return st.ping(ctx, cmd, cmd.Args().First())
+		},
+	}
+}
+
+func (st *state) ping(ctx context.Context, cmd *cli.Command, arg string) error {
+	host, plain, err := registryArg(arg)
+	if err != nil {
+		return usageError{err}
+	}
+	st.opts.plainHTTP = st.opts.plainHTTP || plain
+	t := target{name: host, host: host}
+	c, err := st.newClient(ctx, cmd, host)
+	if err != nil {
+		return st.fail(t, err)
+	}
+	if err := c.Ping(ctx, host); err != nil {
+		return st.fail(t, err)
+	}
+	if !st.opts.quiet {
+		fmt.Fprintf(stdout(cmd), "%s: ok\n", host)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
+)
+
+func newResolveCommand(st *state) *cli.Command {
+	return &cli.Command{
+		Name:      "resolve",
+		Usage:     "print the descriptor (media type, digest, size) of a reference as JSON",
+		ArgsUsage: "REF",
+		UsageText: "ocipull resolve [options] REF",
+		Description: `Print the descriptor of the manifest or index REF names as JSON on stdout:
+{"mediaType": ..., "digest": ..., "size": ...}. It costs one HEAD request, which
+Docker Hub does not count as a pull. With --platform and a multi-platform REF, print
+the descriptor of that platform's manifest, its platform included.
+
+Examples:
+   ocipull resolve alpine:3.20
+   ocipull resolve alpine:3.20 | jq -r .digest
+   ocipull resolve --platform linux/arm64 alpine:3.20`,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return usagef("resolve wants one REF, got %d arguments (see ocipull resolve --help)", cmd.Args().Len())
+			}
+			return st.resolve(ctx, cmd, cmd.Args().First())
+		},
+	}
+}
+
+func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string) error {
+	r, err := ref.Parse(arg)
+	if err != nil {
+		return st.fail(target{name: arg}, err)
+	}
+	t := target{name: r.String(), host: r.Registry()}
+	c, err := st.newClient(ctx, cmd, r.Registry())
+	if err != nil {
+		return st.fail(t, err)
+	}
+	desc, err := c.Resolve(ctx, r.String())
+	if err == nil && st.opts.plat != nil && ocitypes.IsIndex(desc.MediaType) {
+		desc, _, err = st.fetchManifest(ctx, c, r)
+	}
+	if err != nil {
+		return st.fail(t, err)
+	}
+	enc := json.NewEncoder(stdout(cmd))
+	enc.SetIndent("", "  ")
+	return st.fail(t, enc.Encode(desc))
+}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -313,5 +314,106 @@ func TestPullCanceled(t *testing.T) {
 	cancel()
 	if _, err := c.Pull(ctx, host+"/app:v1", dir, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Pull = %v, want context.Canceled", err)
+	}
+}
+
+func TestPullForeignLayers(t *testing.T) {
+	layer := bytes.Repeat([]byte("windows base layer "), 5000)
+	var sawAuth atomic.Bool
+	serve := func(body []byte) *httptest.Server {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "" {
+				sawAuth.Store(true)
+			}
+			http.ServeContent(w, r, "layer", time.Time{}, bytes.NewReader(body))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	good := serve(layer)
+	bad := serve(append(bytes.Clone(layer[:len(layer)-1]), 'X'))
+
+	push := func(reg *memRegistry, repo string, urls ...string) {
+		cfg := reg.addBlob([]byte(`{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}`), ocitypes.MediaTypeOCIConfig)
+		foreign := ocitypes.Descriptor{MediaType: ocitypes.MediaTypeDockerForeignLayer, Digest: digest.FromBytes(layer), Size: int64(len(layer)), URLs: urls}
+		reg.addManifest(repo, "v1", ocitypes.MediaTypeDockerManifest, map[string]any{
+			"schemaVersion": 2, "mediaType": ocitypes.MediaTypeDockerManifest,
+			"config": ocitypes.Descriptor{MediaType: ocitypes.MediaTypeDockerConfig, Digest: cfg.Digest, Size: cfg.Size}, "layers": []ocitypes.Descriptor{foreign},
+		})
+	}
+	reg := newMemRegistry()
+	push(reg, "good", good.URL+"/layer")
+	push(reg, "fallback", bad.URL+"/layer", good.URL+"/layer")
+	push(reg, "bad", bad.URL+"/layer")
+	push(reg, "plainhttp", strings.Replace(good.URL, "https://", "http://", 1)+"/layer")
+	// The registry demands credentials; the foreign host must never see them.
+	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="r"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(authed)
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	pool := good.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	c, err := ocistream.New(ocistream.WithPlainHTTP(u.Host), ocistream.WithRootCAs(pool),
+		ocistream.WithCredentials(ocistream.StaticCredentials(u.Host, ocistream.Credential{Username: "u", Password: "p"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	windows := ocitypes.Platform{OS: "windows", Architecture: "amd64"}
+	tests := []struct {
+		repo    string
+		skip    bool
+		wantErr error
+	}{
+		{repo: "good"},
+		{repo: "fallback"},
+		{repo: "bad", wantErr: ocistream.ErrDigestMismatch},
+		{repo: "plainhttp", wantErr: ocistream.ErrUnsupported},
+		{repo: "bad", skip: true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s skip=%v", tt.repo, tt.skip), func(t *testing.T) {
+			dir, err := layout.OpenDir(filepath.Join(t.TempDir(), "out"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close()
+			desc, err := c.Pull(t.Context(), u.Host+"/"+tt.repo+":v1", dir, &ocistream.PullOptions{Platform: &windows, SkipForeign: tt.skip})
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Pull = %v, want %v", err, tt.wantErr)
+				}
+				if _, serr := os.Stat(dir.BlobPath(digest.FromBytes(layer))); serr == nil {
+					t.Error("a failed foreign layer landed in blobs/")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, serr := os.Stat(dir.BlobPath(digest.FromBytes(layer)))
+			absent := desc.Annotations[ocitypes.AnnotationAbsentBlobs]
+			if tt.skip {
+				if serr == nil || absent != digest.FromBytes(layer).String() {
+					t.Errorf("skipped layer: stat %v, absent annotation %q", serr, absent)
+				}
+				idx, _ := dir.Index()
+				if idx.Manifests[0].Annotations[ocitypes.AnnotationAbsentBlobs] != absent {
+					t.Error("index.json does not record the absent layer")
+				}
+				return
+			}
+			if serr != nil || absent != "" {
+				t.Errorf("foreign layer: stat %v, absent %q", serr, absent)
+			}
+		})
+	}
+	if sawAuth.Load() {
+		t.Error("a foreign URL received the registry's Authorization header")
 	}
 }

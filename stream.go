@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,13 +95,16 @@ func (v *verifyingReader) Close() error { return v.r.Close() }
 // rangeReader reads bytes [start, end) of a blob, resuming with Range requests when
 // the connection breaks or stalls. It checks sizes, not digests.
 type rangeReader struct {
-	c    *Client
-	ctx  context.Context
-	r    ref.Reference
-	d    ocitypes.Descriptor
-	end  int64
-	pos  int64 // absolute offset of the next byte
-	body io.ReadCloser
+	c   *Client
+	ctx context.Context
+	r   ref.Reference
+	d   ocitypes.Descriptor
+	// foreign, when set, is a URL from the descriptor's urls: the bytes come from there,
+	// with no registry credentials.
+	foreign *url.URL
+	end     int64
+	pos     int64 // absolute offset of the next byte
+	body    io.ReadCloser
 
 	cancel  context.CancelFunc // ends the current attempt
 	stall   *time.Timer
@@ -110,7 +115,12 @@ type rangeReader struct {
 
 // openRange starts reading bytes [start, end) of d; the first request is made now.
 func (c *Client) openRange(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, start, end int64) (*rangeReader, error) {
-	rr := &rangeReader{c: c, ctx: ctx, r: r, d: d, end: end, pos: start}
+	return c.openRangeFrom(ctx, r, d, nil, start, end)
+}
+
+// openRangeFrom is openRange from a foreign URL when foreign is set.
+func (c *Client) openRangeFrom(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, foreign *url.URL, start, end int64) (*rangeReader, error) {
+	rr := &rangeReader{c: c, ctx: ctx, r: r, d: d, foreign: foreign, end: end, pos: start}
 	if start == end {
 		return rr, nil
 	}
@@ -205,7 +215,10 @@ func (rr *rangeReader) resume(cause error) error {
 func (rr *rangeReader) open() error {
 	c, r, d := rr.c, rr.r, rr.d
 	ctx, cancel := context.WithCancel(rr.ctx)
-	ctx, u := c.endpoint(ctx, r.Registry(), "/v2/"+r.Repository()+"/blobs/"+d.Digest.String(), RepositoryScope(r.Repository(), "pull"))
+	u := rr.foreign
+	if u == nil {
+		ctx, u = c.endpoint(ctx, r.Registry(), "/v2/"+r.Repository()+"/blobs/"+d.Digest.String(), RepositoryScope(r.Repository(), "pull"))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		cancel()
@@ -396,6 +409,12 @@ type PullOptions struct {
 	// Concurrency is the number of blobs downloaded at once. The default is the
 	// client's [WithConcurrency].
 	Concurrency int
+	// SkipForeign leaves out foreign (non-distributable) layers, such as Windows base
+	// layers, instead of fetching them from the registry or their urls. The tagged
+	// root then lists their digests in the annotation
+	// [ocitypes.AnnotationAbsentBlobs], so the layout says what it lacks. The default
+	// fetches them.
+	SkipForeign bool
 	// Progress, if set, receives an event when each blob starts, at most every
 	// 512 KiB of it, and when it ends. Calls are serialized, never concurrent.
 	Progress func(ProgressEvent)
@@ -428,7 +447,7 @@ func (c *Client) Pull(ctx context.Context, reference string, dst Destination, op
 	if err != nil {
 		return ocitypes.Descriptor{}, err
 	}
-	plan, err := c.planPull(ctx, r, want, o.AllPlatforms)
+	plan, err := c.planPull(ctx, r, planOptions{want: want, all: o.AllPlatforms, skipForeign: o.SkipForeign})
 	if err != nil {
 		return ocitypes.Descriptor{}, err
 	}
@@ -456,24 +475,42 @@ type pullPlan struct {
 	root      ocitypes.Descriptor
 	manifests []manifestBlob        // written after the blobs, children before parents
 	blobs     []ocitypes.Descriptor // configs and layers, de-duplicated
+	absent    []digest.Digest       // foreign layers left out
+}
+
+type planOptions struct {
+	want        ocitypes.Platform
+	all         bool // every platform of an index
+	skipForeign bool
 }
 
 // planPull fetches the manifests of r and lists what a pull must write.
-func (c *Client) planPull(ctx context.Context, r ref.Reference, want ocitypes.Platform, all bool) (*pullPlan, error) {
+func (c *Client) planPull(ctx context.Context, r ref.Reference, o planOptions) (*pullPlan, error) {
 	desc, body, err := c.manifest(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r, err)
 	}
 	plan := &pullPlan{root: desc}
 	seen := map[digest.Digest]bool{}
-	if err := c.planManifest(ctx, r, desc, body, want, all, plan, seen, 0); err != nil {
+	if err := c.planManifest(ctx, r, desc, body, o, plan, seen, 0); err != nil {
 		return nil, fmt.Errorf("pull %s: %w", r, err)
 	}
-	if !all && ocitypes.IsIndex(desc.MediaType) {
+	if !o.all && ocitypes.IsIndex(desc.MediaType) {
 		// One platform was kept: the image is the selected manifest, listed first (its
 		// parents follow it); the indexes above it are not written.
 		plan.manifests = plan.manifests[:1]
 		plan.root = plan.manifests[0].desc
+	}
+	if len(plan.absent) > 0 {
+		names := make([]string, len(plan.absent))
+		for i, d := range plan.absent {
+			names[i] = d.String()
+		}
+		plan.root.Annotations = maps.Clone(plan.root.Annotations)
+		if plan.root.Annotations == nil {
+			plan.root.Annotations = map[string]string{}
+		}
+		plan.root.Annotations[ocitypes.AnnotationAbsentBlobs] = strings.Join(names, ",")
 	}
 	slices.SortStableFunc(plan.blobs, func(a, b ocitypes.Descriptor) int {
 		return int(min(max(b.Size-a.Size, -1), 1)) // largest first: the longest downloads start first
@@ -482,7 +519,7 @@ func (c *Client) planPull(ctx context.Context, r ref.Reference, want ocitypes.Pl
 }
 
 // planManifest adds desc (a manifest or index with body) and what it references.
-func (c *Client) planManifest(ctx context.Context, r ref.Reference, desc ocitypes.Descriptor, body []byte, want ocitypes.Platform, all bool, plan *pullPlan, seen map[digest.Digest]bool, depth int) error {
+func (c *Client) planManifest(ctx context.Context, r ref.Reference, desc ocitypes.Descriptor, body []byte, o planOptions, plan *pullPlan, seen map[digest.Digest]bool, depth int) error {
 	switch {
 	case ocitypes.IsIndex(desc.MediaType):
 		if depth > 1 {
@@ -493,8 +530,8 @@ func (c *Client) planManifest(ctx context.Context, r ref.Reference, desc ocitype
 			return err
 		}
 		children := idx.Manifests
-		if !all {
-			child, err := ocitypes.SelectManifest(idx, want)
+		if !o.all {
+			child, err := ocitypes.SelectManifest(idx, o.want)
 			if err != nil {
 				return err
 			}
@@ -520,7 +557,7 @@ func (c *Client) planManifest(ctx context.Context, r ref.Reference, desc ocitype
 			cdesc.MediaType = child.MediaType
 			cdesc.Platform = child.Platform
 			cdesc.Annotations = child.Annotations
-			if err := c.planManifest(ctx, r, cdesc, cbody, want, all, plan, seen, depth+1); err != nil {
+			if err := c.planManifest(ctx, r, cdesc, cbody, o, plan, seen, depth+1); err != nil {
 				return err
 			}
 		}
@@ -530,10 +567,15 @@ func (c *Client) planManifest(ctx context.Context, r ref.Reference, desc ocitype
 			return err
 		}
 		for _, b := range append([]ocitypes.Descriptor{m.Config}, m.Layers...) {
-			if !seen[b.Digest] {
-				seen[b.Digest] = true
-				plan.blobs = append(plan.blobs, b)
+			if seen[b.Digest] {
+				continue
 			}
+			seen[b.Digest] = true
+			if o.skipForeign && ocitypes.IsForeignLayer(b.MediaType) {
+				plan.absent = append(plan.absent, b.Digest)
+				continue
+			}
+			plan.blobs = append(plan.blobs, b)
 		}
 	default:
 		return fmt.Errorf("manifest %s has media type %q: %w", desc.Digest, desc.MediaType, ErrUnsupported)
@@ -574,9 +616,12 @@ func (c *Client) pullBlobs(ctx context.Context, r ref.Reference, blobs []ocitype
 }
 
 // pullBlob downloads one blob into dst, continuing a partial one. If a kept partial
-// turns out wrong, the blob is fetched once more from its start.
+// turns out wrong, the blob is fetched once more from its start; if a foreign URL
+// serves wrong bytes, the next URL is tried.
 func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, dst Destination, progress func(ProgressEvent)) error {
-	for attempt := 0; ; attempt++ {
+	from := 0 // the first source to try: 0 is the registry, i the i-th of d.URLs
+	restarted := false
+	for {
 		w, err := dst.OpenBlob(ctx, d)
 		if errors.Is(err, ErrAlreadyExists) {
 			progress(ProgressEvent{Kind: BlobSkipped, Descriptor: d, Offset: d.Size})
@@ -588,7 +633,7 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 		}
 		offset := w.Offset()
 		progress(ProgressEvent{Kind: BlobStarted, Descriptor: d, Offset: offset})
-		err = c.copyBlob(ctx, r, d, offset, w, progress)
+		used, err := c.copyBlob(ctx, r, d, from, offset, w, progress)
 		if err == nil {
 			err = w.Commit()
 		}
@@ -597,9 +642,17 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 			progress(ProgressEvent{Kind: BlobDone, Descriptor: d, Offset: d.Size})
 			return nil
 		}
-		if offset > 0 && attempt == 0 && errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
-			c.logger.DebugContext(ctx, "blob: kept partial was wrong, starting over", "digest", d.Digest)
-			continue
+		if errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
+			if offset > 0 && !restarted {
+				restarted = true
+				c.logger.DebugContext(ctx, "blob: kept partial was wrong, starting over", "digest", d.Digest)
+				continue
+			}
+			if used < len(d.URLs) {
+				from = used + 1
+				c.logger.DebugContext(ctx, "blob: wrong bytes, trying the next url", "digest", d.Digest)
+				continue
+			}
 		}
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			err = cause
@@ -612,24 +665,76 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 // copyBlob streams bytes [offset, size) of d into w. A writer that can read from a
 // reader (layout.Dir's can) fills its own buffer straight from the connection; others
 // get a pooled copy buffer.
-func (c *Client) copyBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, offset int64, w io.Writer, progress func(ProgressEvent)) error {
+// It returns which source served the bytes (see openBlobSource).
+func (c *Client) copyBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, from int, offset int64, w io.Writer, progress func(ProgressEvent)) (int, error) {
 	if offset > d.Size {
-		return fmt.Errorf("destination holds %d bytes of a %d-byte blob: %w", offset, d.Size, ErrDigestMismatch)
+		return from, fmt.Errorf("destination holds %d bytes of a %d-byte blob: %w", offset, d.Size, ErrDigestMismatch)
 	}
-	src, err := c.openRange(ctx, r, d, offset, d.Size)
+	src, used, err := c.openBlobSource(ctx, r, d, from, offset)
 	if err != nil {
-		return err
+		return used, err
 	}
 	defer src.Close()
 	pr := &progressReader{r: src, d: d, n: offset, next: offset + progressStep, progress: progress}
 	if rf, ok := w.(io.ReaderFrom); ok {
 		_, err = rf.ReadFrom(pr)
-		return err
+		return used, err
 	}
 	bufp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bufp)
 	_, err = io.CopyBuffer(onlyWriter{w}, pr, *bufp)
-	return err
+	return used, err
+}
+
+// openBlobSource opens bytes [offset, size) of d from its first source, counting from
+// from, that answers: source 0 is the registry, source i the i-th of the descriptor's
+// urls (Windows base layers and other non-distributable content), tried when the
+// registry cannot serve the blob. Foreign URLs never get the registry's credentials,
+// must be https unless their host was marked plain, and their bytes are verified like
+// any blob's. It returns the source used.
+func (c *Client) openBlobSource(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, from int, offset int64) (*rangeReader, int, error) {
+	var errs []error
+	for i := from; i <= len(d.URLs); i++ {
+		if i > from && ctx.Err() != nil {
+			break
+		}
+		var src *rangeReader
+		var err error
+		if i == 0 {
+			if src, err = c.openRange(ctx, r, d, offset, d.Size); err != nil && len(d.URLs) > 0 {
+				err = fmt.Errorf("registry: %w", err)
+			}
+		} else {
+			var u *url.URL
+			if u, err = c.foreignURL(d.URLs[i-1]); err == nil {
+				c.logger.DebugContext(ctx, "blob: trying foreign url", "digest", d.Digest, "url", redactURL(u))
+				src, err = c.openRangeFrom(ctx, r, d, u, offset, d.Size)
+			}
+		}
+		if err == nil {
+			return src, i, nil
+		}
+		if len(d.URLs) == 0 {
+			return nil, i, err // a plain blob: the registry's error as is
+		}
+		errs = append(errs, err)
+	}
+	return nil, len(d.URLs), errors.Join(errs...)
+}
+
+// foreignURL checks a descriptor URL: absolute, https (or http to a host marked plain).
+func (c *Client) foreignURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("foreign url %q: not an absolute URL", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && hostIn(c.cfg.plainHosts, u):
+	default:
+		return nil, fmt.Errorf("foreign url %s: only https is allowed (mark the host plain to allow http): %w", redactURL(u), ErrUnsupported)
+	}
+	return u, nil
 }
 
 // onlyWriter hides any ReaderFrom of its writer so io.CopyBuffer uses the given buffer.

@@ -262,3 +262,9 @@ func (p probe) resolve(contentType string) (string, error) {
 	}
 	return mt, nil
 }
+
+// AnnotationAbsentBlobs, on a manifest or index descriptor in an image layout's
+// index.json, lists (comma-separated) the digests of blobs the image references but the
+// layout deliberately does not hold: foreign, non-distributable layers left out of a
+// pull. Tools verifying the layout report them as absent, not as missing.
+const AnnotationAbsentBlobs = "io.ocistream.absent-blobs"

@@ -20,6 +20,7 @@ import (
 
 func newPullCommand(st *state) *cli.Command {
 	var output string
+	var skipForeign bool
 	return &cli.Command{
 		Name:      "pull",
 		Usage:     "pull an image into an OCI layout directory, a tar file, or a tar on stdout",
@@ -40,6 +41,11 @@ For a multi-platform image, the host's platform is pulled (linux with the host's
 architecture), or the one --platform names; --all-platforms keeps them all. The
 digest of what was pulled is printed on stdout (not with -o -), a summary on stderr.
 
+Foreign (non-distributable) layers, such as Windows base layers, are fetched from the
+registry or else from the URLs their descriptors list, without the registry's
+credentials. --skip-foreign leaves them out: the layout then records which blobs it
+lacks (annotation io.ocistream.absent-blobs), and a warning says so.
+
 Examples:
    ocipull pull alpine:3.20
    ocipull pull --platform linux/arm64 alpine:3.20 -o alpine-arm64
@@ -54,12 +60,17 @@ Examples:
 				TakesFile:   true,
 				Destination: &output,
 			},
+			&cli.BoolFlag{
+				Name:        "skip-foreign",
+				Usage:       "leave out foreign (non-distributable) layers instead of fetching them from their URLs",
+				Destination: &skipForeign,
+			},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("pull wants one REF, got %d arguments (see ocipull pull --help)", cmd.Args().Len())
 			}
-			return st.pull(ctx, cmd, cmd.Args().First(), output)
+			return st.pull(ctx, cmd, cmd.Args().First(), output, skipForeign)
 		},
 	}
 }
@@ -86,7 +97,7 @@ func pullOutput(r ref.Reference, output string) (outputKind, string) {
 	return toDir, output
 }
 
-func (st *state) pull(ctx context.Context, cmd *cli.Command, arg, output string) error {
+func (st *state) pull(ctx context.Context, cmd *cli.Command, arg, output string, skipForeign bool) error {
 	r, err := ref.Parse(arg)
 	if err != nil {
 		return st.fail(target{name: arg}, err)
@@ -109,6 +120,7 @@ func (st *state) pull(ctx context.Context, cmd *cli.Command, arg, output string)
 	opts := &ocistream.PullOptions{
 		Platform:     plat,
 		AllPlatforms: st.opts.allPlatforms,
+		SkipForeign:  skipForeign,
 		Progress:     prog.event,
 	}
 	var desc ocitypes.Descriptor
@@ -126,6 +138,14 @@ func (st *state) pull(ctx context.Context, cmd *cli.Command, arg, output string)
 	}
 	if kind != toStdout {
 		fmt.Fprintln(stdout(cmd), desc.Digest)
+	}
+	if absent := desc.Annotations[ocitypes.AnnotationAbsentBlobs]; absent != "" {
+		n := strings.Count(absent, ",") + 1
+		what := "the layout records them as absent"
+		if kind != toDir {
+			what = "the tar lacks them: docker load and podman load will refuse it until they are supplied"
+		}
+		fmt.Fprintf(stderr(cmd), "ocipull: warning: %d foreign layer(s) left out (--skip-foreign); %s\n", n, what)
 	}
 	if !st.opts.quiet {
 		where := dest

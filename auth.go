@@ -62,6 +62,7 @@ type authTransport struct {
 type hostAuth struct {
 	host   string
 	secure bool // https, or plain http explicitly allowed
+	plain  bool // the registry is reached over plain http (allowed)
 
 	mu        sync.Mutex
 	challenge *Challenge // the last challenge chosen; nil before the first 401
@@ -93,6 +94,7 @@ func (t *authTransport) hostAuth(u *url.URL) *hostAuth {
 		ha = &hostAuth{
 			host:     strings.ToLower(u.Host),
 			secure:   u.Scheme == "https" || hostIn(t.plainHosts, u),
+			plain:    u.Scheme == "http" && hostIn(t.plainHosts, u),
 			inflight: map[string]*tokenCall{},
 		}
 		t.hosts[key] = ha
@@ -483,7 +485,9 @@ func (t *authTransport) checkRealm(ctx context.Context, ha *hostAuth, realm stri
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, fmt.Errorf("challenge from %s: realm %q is not an http(s) URL: %w", ha.host, realm, ErrInvalidChallenge)
 	}
-	if u.Scheme == "http" && withCreds && !hostIn(t.plainHosts, u) && !strings.EqualFold(u.Host, ha.host) {
+	// A plain registry's token server often listens on another port of the same host.
+	samePlainHost := ha.plain && strings.EqualFold(u.Hostname(), hostOnly(ha.host))
+	if u.Scheme == "http" && withCreds && !hostIn(t.plainHosts, u) && !samePlainHost {
 		return nil, fmt.Errorf("challenge from %s: realm %s is plain http: %w", ha.host, redactURL(u), ErrInsecureCredentials)
 	}
 	if strings.EqualFold(u.Hostname(), hostOnly(ha.host)) {

@@ -497,12 +497,14 @@ func TestCheckRealm(t *testing.T) {
 		{"93.184.216.34:443", "https://93.184.216.35/token", false, nil},
 		{"127.0.0.1:5000", "https://127.0.0.1:5001/token", false, nil},
 		{"localhost:5000", "http://127.0.0.1:5001/token", false, nil},
+		{"127.0.0.1:5000", "http://127.0.0.1:5001/token", true, nil}, // a plain registry's own host
+		{"127.0.0.2:5000", "http://127.0.0.1:5001/token", true, ErrInsecureCredentials},
 		{"93.184.216.34:443", "http://93.184.216.35/token", true, ErrInsecureCredentials},
 		{"93.184.216.34:443", "ftp://93.184.216.35/token", false, ErrInvalidChallenge},
 		{"93.184.216.34:443", "/relative", false, ErrInvalidChallenge},
 	}
 	for _, tt := range tests {
-		ha := &hostAuth{host: tt.registry, secure: true}
+		ha := &hostAuth{host: tt.registry, secure: true, plain: strings.HasPrefix(tt.registry, "127.")}
 		_, err := at.checkRealm(t.Context(), ha, tt.realm, tt.creds)
 		if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
 			t.Errorf("checkRealm(%s, %s, creds=%v) = %v, want %v", tt.registry, tt.realm, tt.creds, err, tt.want)

@@ -771,6 +771,10 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
+			var rhe tls.RecordHeaderError
+			if errors.As(err, &rhe) {
+				return false, nil // an HTTP server on an HTTPS port: asking again won't help
+			}
 			if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 				if ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > p.MaxRetryAfter {
 					return false, nil

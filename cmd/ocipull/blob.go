@@ -36,12 +36,9 @@ Examples:
 				Destination: &output,
 			},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("blob wants one REPO@DIGEST, got %d arguments (see ocipull blob --help)", cmd.Args().Len())
-			}
-			return st.blob(ctx, cmd, cmd.Args().First(), output)
-		},
+		Action: oneArg("REPO@DIGEST", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.blob(ctx, cmd, arg, output)
+		}),
 	}
 }
 

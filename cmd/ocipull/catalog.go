@@ -22,12 +22,9 @@ registry's order. Pages are fetched as the list is printed. Many hosted registri
 Examples:
    ocipull catalog registry.example.com
    ocipull --plain-http catalog localhost:5000`,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("catalog wants one REGISTRY, got %d arguments (see ocipull catalog --help)", cmd.Args().Len())
-			}
-			return st.catalog(ctx, cmd, cmd.Args().First())
-		},
+		Action: oneArg("REGISTRY", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.catalog(ctx, cmd, arg)
+		}),
 	}
 }
 

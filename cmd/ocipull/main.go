@@ -132,3 +132,14 @@ Examples:
 func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
 	return usageError{fmt.Errorf("%w (see %s --help)", err, cmd.FullName())}
 }
+
+// oneArg is the Action of a command that takes exactly one argument, named what in the
+// usage error (REF, REPO, REGISTRY...).
+func oneArg(what string, run func(ctx context.Context, cmd *cli.Command, arg string) error) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		if cmd.Args().Len() != 1 {
+			return usagef("%s wants one %s, got %d arguments (see ocipull %s --help)", cmd.Name, what, cmd.Args().Len(), cmd.Name)
+		}
+		return run(ctx, cmd, cmd.Args().First())
+	}
+}

@@ -27,12 +27,9 @@ Examples:
    ocipull manifest alpine:3.20 | jq .
    ocipull manifest --platform linux/arm64/v8 alpine:3.20
    ocipull manifest ghcr.io/owner/app@sha256:0123... > manifest.json`,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("manifest wants one REF, got %d arguments (see ocipull manifest --help)", cmd.Args().Len())
-			}
-			return st.manifest(ctx, cmd, cmd.Args().First())
-		},
+		Action: oneArg("REF", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.manifest(ctx, cmd, arg)
+		}),
 	}
 }
 

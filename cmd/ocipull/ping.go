@@ -22,12 +22,9 @@ Examples:
    ocipull ping ghcr.io
    ocipull --plain-http ping localhost:5000
    ocipull -u alice --password-stdin ping registry.example.com < token.txt`,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("ping wants one REGISTRY, got %d arguments (see ocipull ping --help)", cmd.Args().Len())
-			}
-			return st.ping(ctx, cmd, cmd.Args().First())
-		},
+		Action: oneArg("REGISTRY", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.ping(ctx, cmd, arg)
+		}),
 	}
 }
 

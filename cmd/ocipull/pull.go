@@ -66,12 +66,9 @@ Examples:
 				Destination: &skipForeign,
 			},
 		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("pull wants one REF, got %d arguments (see ocipull pull --help)", cmd.Args().Len())
-			}
-			return st.pull(ctx, cmd, cmd.Args().First(), output, skipForeign)
-		},
+		Action: oneArg("REF", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.pull(ctx, cmd, arg, output, skipForeign)
+		}),
 	}
 }
 

@@ -25,12 +25,9 @@ Examples:
    ocipull resolve alpine:3.20
    ocipull resolve alpine:3.20 | jq -r .digest
    ocipull resolve --platform linux/arm64 alpine:3.20`,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("resolve wants one REF, got %d arguments (see ocipull resolve --help)", cmd.Args().Len())
-			}
-			return st.resolve(ctx, cmd, cmd.Args().First())
-		},
+		Action: oneArg("REF", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.resolve(ctx, cmd, arg)
+		}),
 	}
 }
 

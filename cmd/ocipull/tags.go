@@ -25,12 +25,9 @@ Examples:
    ocipull tags alpine
    ocipull tags ghcr.io/owner/app | grep '^v1\.'
    ocipull --plain-http tags localhost:5000/team/app`,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return usagef("tags wants one REPO, got %d arguments (see ocipull tags --help)", cmd.Args().Len())
-			}
-			return st.tags(ctx, cmd, cmd.Args().First())
-		},
+		Action: oneArg("REPO", func(ctx context.Context, cmd *cli.Command, arg string) error {
+			return st.tags(ctx, cmd, arg)
+		}),
 	}
 }
 

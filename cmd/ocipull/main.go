@@ -117,6 +117,7 @@ Examples:
 			newResolveCommand(st),
 			newBlobCommand(st),
 			newPingCommand(st),
+			newVerifyCommand(st),
 		},
 		// Errors are printed by run, once; urfave must neither print nor exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

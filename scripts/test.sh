@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of every module in the repository: the SDK and CLI (root module),
+# then the end-to-end tests against the in-process reference registry (e2e/), then each
+# fuzz target for a few seconds. Extra arguments go to every `go test` (e.g. -race, -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+go test "$@" ./...
+(cd e2e && go test "$@" ./...)
+
+# Fuzz briefly: seeds always run above; this explores a little beyond them.
+fuzztime=${FUZZTIME:-3s}
+for target in $(go test -list '^Fuzz' ./... 2>/dev/null | grep -E '^(Fuzz|ok)' | awk '
+	/^Fuzz/ { names = names " " $1 }
+	/^ok/   { if (names != "") { print $2 ":" substr(names, 2) }; names = "" }' | tr ' ' ','); do
+	pkg=${target%%:*}
+	for name in $(echo "${target#*:}" | tr ',' ' '); do
+		go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" >/dev/null
+		echo "fuzz ok  $pkg $name ($fuzztime)"
+	done
+done

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of ocipull against crane (and a bare download floor) on a
+# reference registry started on 127.0.0.1. See README.md in this directory.
+#
+#   bench/run.sh [-rounds N] [-warmup N] [-images big,many,multi] [-no-ocipull] [-profile]
+#
+# Needs Go and the Go module proxy (to build the pinned registry and crane once); no
+# other network. Outputs: bench/results/latest.md (and latest.json); scratch under
+# bench/work (binaries, generated blobs, registry storage, pull outputs).
+set -euo pipefail
+
+REGISTRY_VERSION=v3.1.2 # github.com/distribution/distribution/v3/cmd/registry
+CRANE_VERSION=v0.22.1   # github.com/google/go-containerregistry/cmd/crane
+
+rounds=5
+warmup=1
+images=big,many,multi
+with_ocipull=1
+profile=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-rounds) rounds=$2; shift 2 ;;
+	-warmup) warmup=$2; shift 2 ;;
+	-images) images=$2; shift 2 ;;
+	-no-ocipull) with_ocipull=0; shift ;;
+	-profile) profile=1; shift ;;
+	-h | -help | --help) sed -n '2,9p' "$0"; exit 0 ;;
+	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+
+bench=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$bench")
+work=$bench/work
+bin=$work/bin
+results=$bench/results
+mkdir -p "$bin" "$results"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# install MODULE/CMD VERSION NAME: go install at a pinned version, once.
+install() {
+	local pkg=$1 version=$2 name=$3
+	if [ -x "$bin/$name" ] && [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ]; then
+		return
+	fi
+	log "building $name $version (first time only; downloads modules)"
+	GOBIN=$bin GOFLAGS=-buildvcs=false go install "$pkg@$version"
+	echo "$version" >"$bin/.$name.version"
+}
+install github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" registry
+install github.com/google/go-containerregistry/cmd/crane "$CRANE_VERSION" crane
+
+log "building benchpull and pullprof"
+(cd "$bench" && go build -o "$bin/benchpull" ./cmd/benchpull && go build -o "$bin/pullprof" ./cmd/pullprof)
+
+ocipull_args=()
+ocipull_version="not built"
+if [ "$with_ocipull" = 1 ]; then
+	log "building ocipull from $root"
+	if (cd "$root" && go build -o "$bin/ocipull" ./cmd/ocipull); then
+		ocipull_args=(-ocipull "$bin/ocipull")
+		ocipull_version="$("$bin/ocipull" --version | awk '{print $NF}') (tree $(cd "$root" && git describe --always --dirty 2>/dev/null || echo unknown), $(go version | cut -d' ' -f3))"
+	else
+		log "WARNING: ocipull does not build; comparing crane with the floor only"
+	fi
+fi
+
+# The reference registry, on a free port, storing under work/registry.
+port=$("$bin/benchpull" freeport)
+host=127.0.0.1:$port
+cat >"$work/registry.yml" <<EOF
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: $host
+  secret: ocistream-bench
+EOF
+"$bin/registry" serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+trap 'kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true' EXIT
+log "registry $REGISTRY_VERSION on $host (pid $registry_pid, storage $work/registry)"
+
+"$bin/benchpull" prepare -registry "$host" -cache "$work/cache" -images "$images"
+
+if [ "$profile" = 1 ]; then
+	# CPU profiles of the SDK pulling big into a layout directory (3 pulls each), with
+	# the default fsync and without; per-blob timings; summaries in profile.txt.
+	sync
+	: >"$results/profile.txt"
+	for mode in sync nosync; do
+		flags=()
+		[ "$mode" = nosync ] && flags=(-nosync)
+		rm -rf "$work/pulls/profile"
+		"$bin/pullprof" -ref "$host/big:latest" -o "$work/pulls/profile" -repeat 3 "${flags[@]}" \
+			-cpuprofile "$results/pull-big-$mode.cpu.pprof" | sed "s/^/$mode: /" >>"$results/profile.txt"
+		"$bin/pullprof" -ref "$host/big:latest" -o "$work/pulls/profile" -events -heap "${flags[@]}" |
+			sed "s/^/$mode: /" >>"$results/profile.txt"
+		go tool pprof -top -nodecount=30 "$bin/pullprof" "$results/pull-big-$mode.cpu.pprof" \
+			>"$results/pull-big-$mode.cpu.top.txt" 2>/dev/null
+	done
+	rm -rf "$work/pulls/profile"
+	log "profiles: $results/pull-big-{sync,nosync}.cpu.pprof, summaries in $results/profile.txt"
+fi
+
+"$bin/benchpull" compare -registry "$host" -work "$work" -rounds "$rounds" -warmup "$warmup" -images "$images" \
+	-crane "$bin/crane" "${ocipull_args[@]}" -out "$results/latest.md" \
+	-version "ocipull $ocipull_version" \
+	-version "crane $("$bin/crane" version)" \
+	-version "registry $REGISTRY_VERSION"
+log "report: $results/latest.md"

@@ -602,8 +602,11 @@ func (c *Client) pullBlobs(ctx context.Context, r ref.Reference, blobs []ocitype
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			if err := c.pullBlob(ctx, r, d, dst, progress); err != nil {
+			// The slot is for downloading: it is handed on as soon as the last byte is
+			// in, while this blob's commit (an fsync for a directory) completes.
+			release := sync.OnceFunc(func() { <-sem })
+			defer release()
+			if err := c.pullBlob(ctx, r, d, dst, progress, release); err != nil {
 				cancel(err)
 			}
 		}()
@@ -618,7 +621,8 @@ func (c *Client) pullBlobs(ctx context.Context, r ref.Reference, blobs []ocitype
 // pullBlob downloads one blob into dst, continuing a partial one. If a kept partial
 // turns out wrong, the blob is fetched once more from its start; if a foreign URL
 // serves wrong bytes, the next URL is tried.
-func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, dst Destination, progress func(ProgressEvent)) error {
+// downloaded is called once the bytes are in, before the commit.
+func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, dst Destination, progress func(ProgressEvent), downloaded func()) error {
 	from := 0 // the first source to try: 0 is the registry, i the i-th of d.URLs
 	restarted := false
 	for {
@@ -635,6 +639,7 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 		progress(ProgressEvent{Kind: BlobStarted, Descriptor: d, Offset: offset})
 		used, err := c.copyBlob(ctx, r, d, from, offset, w, progress)
 		if err == nil {
+			downloaded()
 			err = w.Commit()
 		}
 		w.Close()

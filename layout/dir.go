@@ -224,7 +224,9 @@ func (d *Dir) PartialDownloads() ([]string, error) {
 // the layout (else the error wraps errdef.ErrBlobMissing). Tag reads and rewrites
 // index.json under an exclusive lock file (.index.lock), so concurrent Tags, from this
 // process or others, lose no entry; the new index.json is written to a temporary file,
-// fsynced and renamed over the old one.
+// fsynced and renamed over the old one. Before that, Tag fsyncs the directories under
+// blobs/, making the blobs committed since the last Tag durable (one fsync per
+// directory, not one per blob).
 func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descriptor) error {
 	if d.closed.Load() {
 		return fmt.Errorf("tag %s: %w", name, os.ErrClosed)
@@ -234,6 +236,9 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 	}
 	if fi, err := os.Stat(d.BlobPath(root.Digest)); err != nil || !fi.Mode().IsRegular() || fi.Size() != root.Size {
 		return fmt.Errorf("tag %s: root %s: %w", name, root.Digest, errdef.ErrBlobMissing)
+	}
+	if err := d.syncBlobDirs(); err != nil {
+		return fmt.Errorf("tag %s: %w", name, err)
 	}
 	lock, err := acquireLock(ctx, filepath.Join(d.path, indexLockFile))
 	if err != nil {
@@ -251,6 +256,29 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 	}
 	if err := d.writeFileAtomic(indexFile, b); err != nil {
 		return fmt.Errorf("tag %s: write index.json: %w", name, err)
+	}
+	return nil
+}
+
+// syncBlobDirs fsyncs the directories under blobs/, so that every blob renamed into
+// them (by this process or another) survives a crash before index.json names it.
+// Nothing with NoSync.
+func (d *Dir) syncBlobDirs() error {
+	if d.opts.NoSync {
+		return nil
+	}
+	entries, err := os.ReadDir(filepath.Join(d.path, "blobs"))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(d.path, "blobs", e.Name())
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("sync %s: %w", dir, err)
+		}
 	}
 	return nil
 }

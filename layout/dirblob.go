@@ -272,8 +272,8 @@ func (w *dirBlobWriter) writeFile(p []byte) error {
 }
 
 // Commit checks the size and digest of the bytes held and publishes the blob: it
-// fsyncs the partial file, renames it to blobs/<alg>/<encoded> and fsyncs that
-// directory (no fsyncs with NoSync). A wrong digest, or more bytes than the size,
+// fsyncs the partial file and renames it to blobs/<alg>/<encoded> (no fsync with
+// NoSync); Tag makes the directory entry durable. A wrong digest, or more bytes than the size,
 // deletes the partial file and returns an error wrapping errdef.ErrDigestMismatch. A
 // short blob returns an error wrapping io.ErrUnexpectedEOF and keeps the partial file,
 // whose bytes a later OpenBlob resumes from (and verifies at its Commit). Either way
@@ -329,11 +329,9 @@ func (w *dirBlobWriter) commit() error {
 	if err := os.Rename(w.partial, final); err != nil {
 		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
 	}
-	if !w.d.opts.NoSync {
-		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("commit blob %s: sync %s: %w", w.desc.Digest, dir, err)
-		}
-	}
+	// The directory entry is made durable by the next Tag, which syncs blobs/ before
+	// index.json can name the blob: one fsync per image instead of one per blob. A
+	// crash before that loses at most the entry of a blob nothing refers to yet.
 	return nil
 }
 

@@ -117,29 +117,38 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := t.next.RoundTrip(withAuthorization(req, authz))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
-	}
-	challenges, perr := ParseChallenges(resp.Header.Values("Www-Authenticate")...)
-	ch, ok := PreferredChallenge(challenges)
-	if perr != nil || !ok {
-		if perr != nil {
-			t.logger.DebugContext(ctx, "auth: unusable challenge", "host", ha.host, "error", perr)
+	// One re-negotiation per request; a second only when the registry switches to a
+	// scheme it did not offer before (Harbor answers a token lacking scope with
+	// `Basic realm="harbor"`). Never a loop.
+	scheme := ""
+	for renegotiations := 0; ; renegotiations++ {
+		resp, err := t.next.RoundTrip(withAuthorization(req, authz))
+		if err != nil || resp.StatusCode != http.StatusUnauthorized {
+			return resp, err
 		}
-		return resp, nil
+		challenges, perr := ParseChallenges(resp.Header.Values("Www-Authenticate")...)
+		ch, ok := PreferredChallenge(challenges)
+		if perr != nil || !ok {
+			if perr != nil {
+				t.logger.DebugContext(ctx, "auth: unusable challenge", "host", ha.host, "error", perr)
+			}
+			return resp, nil
+		}
+		if renegotiations == 2 || (renegotiations == 1 && ch.Scheme == scheme) {
+			return resp, nil
+		}
+		scheme = ch.Scheme
+		// Keep the 401 to hand back if no authentication can be had.
+		saved := bufferResponse(resp)
+		ha.forget(used)
+		authz, used, err = t.authorization(ctx, ha, scopes, &ch)
+		if err != nil {
+			return nil, err
+		}
+		if authz == "" {
+			return saved, nil
+		}
 	}
-	// Keep the 401 to hand back if no authentication can be had.
-	saved := bufferResponse(resp)
-	ha.forget(used)
-	authz, _, err = t.authorization(ctx, ha, scopes, &ch)
-	if err != nil {
-		return nil, err
-	}
-	if authz == "" {
-		return saved, nil
-	}
-	return t.next.RoundTrip(withAuthorization(req, authz))
 }
 
 // withAuthorization returns req with its Authorization header set to authz (a clone;

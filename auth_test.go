@@ -586,3 +586,81 @@ func TestQuayAbsoluteLink(t *testing.T) {
 		t.Errorf("tags = %v, %v", tags, err)
 	}
 }
+
+func TestHarborBasicAfterInsufficientScope(t *testing.T) {
+	// Harbor answers any refused request that carried an Authorization header with
+	// `Basic realm="harbor"` (goharbor/harbor#17930), and accepts Basic credentials.
+	ts := &tokenServer{postCode: http.StatusMethodNotAllowed, body: `{"token":"weak"}`}
+	tsrv := httptest.NewServer(ts)
+	defer tsrv.Close()
+	var basicOK atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authz := r.Header.Get("Authorization")
+		switch {
+		case authz == "Basic "+basicAuth("u", "p"):
+			basicOK.Add(1)
+			w.Header().Set("Content-Type", ocitypes.MediaTypeOCIManifest)
+			io.WriteString(w, testManifest)
+		case authz == "":
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="harbor-registry",scope="repository:p/app:pull"`, tsrv.URL+"/service/token"))
+			w.WriteHeader(http.StatusUnauthorized)
+		default: // the token lacks the scope
+			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv, WithPlainHTTP(hostOf(srv), hostOf(tsrv)), WithCredentials(StaticCredentials(hostOf(srv), Credential{Username: "u", Password: "p"})))
+	for range 2 {
+		if _, _, err := c.Manifest(t.Context(), hostOf(srv)+"/p/app:v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if basicOK.Load() != 2 {
+		t.Errorf("Basic requests = %d, want 2 (the client switched to Basic and stayed)", basicOK.Load())
+	}
+}
+
+func TestAzureTokenExchange(t *testing.T) {
+	// ACR: an Entra ID token is exchanged at /oauth2/exchange for a refresh token, which
+	// the refresh_token grant turns into access tokens.
+	var exchanged, refreshed atomic.Int64
+	var srvURL string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth2/exchange":
+			r.ParseForm()
+			if r.PostForm.Get("grant_type") != "access_token" || r.PostForm.Get("access_token") != "aad-token" || r.PostForm.Get("service") != "contoso.azurecr.io" {
+				http.Error(w, "bad exchange "+r.PostForm.Encode(), http.StatusBadRequest)
+				return
+			}
+			exchanged.Add(1)
+			io.WriteString(w, `{"refresh_token":"acr-refresh"}`)
+		case "/oauth2/token":
+			r.ParseForm()
+			if r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("refresh_token") != "acr-refresh" {
+				http.Error(w, "bad grant", http.StatusUnauthorized)
+				return
+			}
+			refreshed.Add(1)
+			io.WriteString(w, `{"access_token":"acr-access"}`)
+		default:
+			if r.Header.Get("Authorization") != "Bearer acr-access" {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="contoso.azurecr.io",scope="repository:hello-world:pull"`, srvURL+"/oauth2/token"))
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", ocitypes.MediaTypeOCIManifest)
+			io.WriteString(w, testManifest)
+		}
+	}))
+	defer srv.Close()
+	srvURL = srv.URL
+	c := newTestClient(t, srv, WithCredentials(StaticCredentials(hostOf(srv), Credential{AzureADToken: "aad-token"})))
+	if _, _, err := c.Manifest(t.Context(), hostOf(srv)+"/hello-world:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if exchanged.Load() != 1 || refreshed.Load() != 1 {
+		t.Errorf("exchanges = %d, refresh grants = %d; want 1 and 1", exchanged.Load(), refreshed.Load())
+	}
+}

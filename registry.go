@@ -422,6 +422,9 @@ func parseNextLink(v string) (string, bool) {
 			return "", false
 		}
 		target := v[1:end]
+		if strings.ContainsAny(target, "<> ") {
+			return "", false // not a URI reference (RFC 3986 excludes these)
+		}
 		v = v[end+1:]
 		// The link's parameters run to the next "," that starts another link.
 		params := v

@@ -93,6 +93,9 @@ type RateLimit struct {
 	Source    string        // the IP address or account the limit applies to
 }
 
+// Error describes the response in one line: method, redacted URL, status, the
+// registry's error codes and messages (or the start of a non-JSON body) and, when
+// present, Docker Hub's rate limit.
 func (e *ResponseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))

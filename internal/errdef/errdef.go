@@ -5,6 +5,7 @@ package errdef
 
 import "errors"
 
+// The sentinels, documented where the root package re-exports them.
 var (
 	ErrNotFound            = errors.New("not found")
 	ErrUnauthorized        = errors.New("unauthorized")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v3"
+
+	"github.com/ocistream/ocistream"
 )
 
 func newCatalogCommand(st *state) *cli.Command {
@@ -29,15 +31,9 @@ Examples:
 }
 
 func (st *state) catalog(ctx context.Context, cmd *cli.Command, arg string) error {
-	host, plain, err := registryArg(arg)
+	host, t, c, err := st.registryClient(ctx, cmd, arg)
 	if err != nil {
-		return usageError{err}
-	}
-	st.opts.plainHTTP = st.opts.plainHTTP || plain
-	t := target{name: host, host: host}
-	c, err := st.newClient(ctx, cmd, host)
-	if err != nil {
-		return st.fail(t, err)
+		return err
 	}
 	out := bufio.NewWriter(stdout(cmd))
 	for repo, err := range c.Catalog(ctx, host, nil) {
@@ -47,4 +43,21 @@ func (st *state) catalog(ctx context.Context, cmd *cli.Command, arg string) erro
 		fmt.Fprintln(out, repo)
 	}
 	return st.fail(t, out.Flush())
+}
+
+// registryClient parses a REGISTRY argument ("host[:port]", "http://host" for plain
+// HTTP) and returns its API host, the target for error messages and a client for it.
+// Errors are ready to return from the command.
+func (st *state) registryClient(ctx context.Context, cmd *cli.Command, arg string) (string, target, *ocistream.Client, error) {
+	host, plain, err := registryArg(arg)
+	if err != nil {
+		return "", target{}, nil, usageError{err}
+	}
+	st.opts.plainHTTP = st.opts.plainHTTP || plain
+	t := target{name: host, host: host}
+	c, err := st.newClient(ctx, cmd, host)
+	if err != nil {
+		return "", t, nil, st.fail(t, err)
+	}
+	return host, t, c, nil
 }

@@ -29,15 +29,9 @@ Examples:
 }
 
 func (st *state) ping(ctx context.Context, cmd *cli.Command, arg string) error {
-	host, plain, err := registryArg(arg)
+	host, t, c, err := st.registryClient(ctx, cmd, arg)
 	if err != nil {
-		return usageError{err}
-	}
-	st.opts.plainHTTP = st.opts.plainHTTP || plain
-	t := target{name: host, host: host}
-	c, err := st.newClient(ctx, cmd, host)
-	if err != nil {
-		return st.fail(t, err)
+		return err
 	}
 	if err := c.Ping(ctx, host); err != nil {
 		return st.fail(t, err)

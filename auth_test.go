@@ -1,16 +1,18 @@
 package ocistream
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,30 @@ import (
 
 	"github.com/ocistream/ocistream/ocitypes"
 )
+
+// replayFixture answers w with the raw HTTP response recorded in
+// testdata/quirks/name (see its README).
+func replayFixture(t *testing.T, w http.ResponseWriter, name string) {
+	f, err := os.Open(filepath.Join("testdata", "quirks", name))
+	if err != nil {
+		t.Errorf("fixture %s: %v", name, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	resp, err := http.ReadResponse(bufio.NewReader(f), nil)
+	if err != nil {
+		t.Errorf("fixture %s: %v", name, err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer resp.Body.Close()
+	for k, vs := range resp.Header {
+		w.Header()[k] = vs
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
 
 // tokenServer is a token endpoint with the behaviours protocol.md records for real
 // registries; it counts GET and POST requests and records what they carried.
@@ -31,6 +57,8 @@ type tokenServer struct {
 	basic    []string
 	postCode int    // non-zero: answer POST with this status (Harbor 405, GCR 404)
 	body     string // the JSON answered; default {"token":"tok"}
+	fixture  string // when set, answer 200s with this recorded response instead of body
+	t        *testing.T
 }
 
 func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -39,8 +67,12 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		ts.posts++
+		if ts.postCode == http.StatusMethodNotAllowed {
+			replayFixture(ts.t, w, "harbor-token-post.http")
+			return
+		}
 		if ts.postCode != 0 {
-			http.Error(w, "method not allowed", ts.postCode)
+			http.Error(w, http.StatusText(ts.postCode), ts.postCode)
 			return
 		}
 		r.ParseForm()
@@ -49,6 +81,10 @@ func (ts *tokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ts.gets++
 		ts.queries = append(ts.queries, r.URL.Query())
 		ts.basic = append(ts.basic, r.Header.Get("Authorization"))
+	}
+	if ts.fixture != "" {
+		replayFixture(ts.t, w, ts.fixture)
+		return
 	}
 	body := ts.body
 	if body == "" {
@@ -131,7 +167,7 @@ func newBearerPair(t *testing.T, ts *tokenServer, token string) (*bearerRegistry
 }
 
 func TestBearerAnonymousGet(t *testing.T) {
-	ts := &tokenServer{}
+	ts := &tokenServer{fixture: "quay-token.http", t: t}
 	rg, rsrv, tsrv := newBearerPair(t, ts, "tok")
 	c := newTestClient(t, rsrv, WithPlainHTTP(hostOf(rsrv), hostOf(tsrv)))
 	ref := hostOf(rsrv) + "/library/app:v1"
@@ -156,7 +192,7 @@ func TestBearerAnonymousGet(t *testing.T) {
 func TestBearerDualTokenFields(t *testing.T) {
 	// Docker Hub answers both token and access_token; access_token wins (as in
 	// distribution, containerd, ggcr and regclient).
-	ts := &tokenServer{body: `{"token":"old","access_token":"new","expires_in":300,"issued_at":"2021-04-28T13:05:30.289632369Z"}`}
+	ts := &tokenServer{fixture: "dockerhub-token.http", t: t}
 	_, rsrv, tsrv := newBearerPair(t, ts, "new")
 	c := newTestClient(t, rsrv, WithPlainHTTP(hostOf(rsrv), hostOf(tsrv)))
 	if _, _, err := c.Manifest(t.Context(), hostOf(rsrv)+"/a/b:v1"); err != nil {
@@ -182,7 +218,7 @@ func TestBearerPasswordGrantAndFallbacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := &tokenServer{postCode: tt.postCode}
+			ts := &tokenServer{postCode: tt.postCode, t: t}
 			_, rsrv, tsrv := newBearerPair(t, ts, "tok")
 			c := newTestClient(t, rsrv, WithPlainHTTP(hostOf(rsrv), hostOf(tsrv)), WithCredentials(StaticCredentials(hostOf(rsrv), tt.cred)))
 			if _, _, err := c.Manifest(t.Context(), hostOf(rsrv)+"/a/b:v1"); err != nil {
@@ -268,10 +304,7 @@ func TestBasicChallengeECR(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Basic "+basicAuth("AWS", "secret") {
 			authz.Store(r.Header.Get("Authorization"))
-			w.Header().Set("WWW-Authenticate", `Basic realm="https://123456789.dkr.ecr.eu-central-1.amazonaws.com/",service="ecr.amazonaws.com"`)
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, "Not Authorized\n")
+			replayFixture(t, w, "ecr-unauthorized.http")
 			return
 		}
 		w.Header().Set("Content-Type", ocitypes.MediaTypeOCIManifest)
@@ -429,13 +462,7 @@ func TestRetryAndRateLimit(t *testing.T) {
 			}
 			io.WriteString(w, `{"name":"flaky","tags":["a"]}`)
 		case "/v2/limited/tags/list":
-			w.Header().Set("Ratelimit-Limit", "100;w=21600")
-			w.Header().Set("Ratelimit-Remaining", "0;w=21600")
-			w.Header().Set("Docker-Ratelimit-Source", "192.0.2.1")
-			w.Header().Set("Retry-After", "3600")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}`)
+			replayFixture(t, w, "dockerhub-ratelimited.http")
 		}
 	}))
 	defer srv.Close()
@@ -552,11 +579,7 @@ func TestGCRTagsWithoutPagination(t *testing.T) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
-		// GCR ignores n and adds non-standard fields.
-		json.NewEncoder(w).Encode(map[string]any{
-			"child": []string{}, "name": "p/app", "tags": []string{"a", "b", "c"},
-			"manifest": map[string]any{"sha256:aa": map[string]any{"imageSizeBytes": "1", "tag": []string{"a"}}},
-		})
+		replayFixture(t, w, "gcr-tags.http") // GCR ignores n and adds non-standard fields
 	}))
 	defer srv.Close()
 	c := newTestClient(t, srv)
@@ -590,7 +613,7 @@ func TestQuayAbsoluteLink(t *testing.T) {
 func TestHarborBasicAfterInsufficientScope(t *testing.T) {
 	// Harbor answers any refused request that carried an Authorization header with
 	// `Basic realm="harbor"` (goharbor/harbor#17930), and accepts Basic credentials.
-	ts := &tokenServer{postCode: http.StatusMethodNotAllowed, body: `{"token":"weak"}`}
+	ts := &tokenServer{postCode: http.StatusMethodNotAllowed, body: `{"token":"weak"}`, t: t}
 	tsrv := httptest.NewServer(ts)
 	defer tsrv.Close()
 	var basicOK atomic.Int64
@@ -605,8 +628,7 @@ func TestHarborBasicAfterInsufficientScope(t *testing.T) {
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="harbor-registry",scope="repository:p/app:pull"`, tsrv.URL+"/service/token"))
 			w.WriteHeader(http.StatusUnauthorized)
 		default: // the token lacks the scope
-			w.Header().Set("WWW-Authenticate", `Basic realm="harbor"`)
-			w.WriteHeader(http.StatusUnauthorized)
+			replayFixture(t, w, "harbor-insufficient-scope.http")
 		}
 	}))
 	defer srv.Close()

@@ -797,7 +797,15 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 			}
 			return backoff(minWait, maxWait, attempt)
 		},
-		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		// The last response goes back as is (so its status and body make the error),
+		// except when there is an error too, which wins: net/http wants one or the other.
+		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
+			if err != nil && resp != nil {
+				resp.Body.Close()
+				return nil, err
+			}
+			return resp, err
+		},
 	}
 	return &retryablehttp.RoundTripper{Client: rc}
 }

@@ -72,6 +72,7 @@ type faultProxy struct {
 	proxy *httputil.ReverseProxy
 	done  chan struct{}
 
+	inflight   sync.WaitGroup // handlers running, so Requests can wait for their log entries
 	mu         sync.Mutex
 	drop       armed
 	dropAt     int64
@@ -264,6 +265,14 @@ func (fp *faultProxy) BytesServed(path string) int64 {
 // Requests returns a copy of the log of completed requests, in completion
 // order.
 func (fp *faultProxy) Requests() []proxyRequest {
+	// A client may finish reading a response before the handler that sent it has
+	// returned and logged it: wait (briefly) for handlers still running.
+	done := make(chan struct{})
+	go func() { fp.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	return append([]proxyRequest(nil), fp.log...)
@@ -320,6 +329,8 @@ func (fp *faultProxy) choose(r *http.Request, blobGet bool) plan {
 
 // ServeHTTP applies the chosen faults and proxies the request.
 func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fp.inflight.Add(1)
+	defer fp.inflight.Done()
 	fp.nRequests.Add(1)
 	blobGet := r.Method == http.MethodGet && blobPath.MatchString(r.URL.Path)
 	if blobGet {

@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-go test "$@" ./...
-(cd e2e && go test "$@" ./...)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+go test "$@" ./... | tee -a "$log"
+(cd e2e && go test "$@" ./...) | tee -a "$log"
 
 # Fuzz briefly: seeds always run above; this explores a little beyond them.
 fuzztime=${FUZZTIME:-3s}
@@ -15,7 +17,15 @@ for target in $(go test -list '^Fuzz' ./... 2>/dev/null | grep -E '^(Fuzz|ok)' |
 	/^ok/   { if (names != "") { print $2 ":" substr(names, 2) }; names = "" }' | tr ' ' ','); do
 	pkg=${target%%:*}
 	for name in $(echo "${target#*:}" | tr ',' ' '); do
-		go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" >/dev/null
-		echo "fuzz ok  $pkg $name ($fuzztime)"
+		if ! out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
+			echo "$out"
+			echo "fuzz FAIL $pkg $name: the failing input is saved under testdata/fuzz/$name"
+			exit 1
+		fi
+		echo "fuzz ok  $pkg $name ($fuzztime)" | tee -a "$log"
 	done
 done
+
+# Each line counts one package's tests or one fuzz target; a failure stops the script
+# before this point (set -e, pipefail).
+echo "suites: $(grep -cE '^(ok|fuzz ok) ' "$log") passed, 0 failed"

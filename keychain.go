@@ -27,9 +27,11 @@ import (
 // Keychain is a [CredentialStore] reading Docker's and podman's credential files and
 // the docker-credential-<name> programs they name.
 //
-// Files are consulted in this order, the first one holding a credential for the host
+// Sources are consulted in this order, the first one holding a credential for the host
 // winning:
 //
+//  0. $DOCKER_AUTH_CONFIG, a JSON document {"auths": {"<host>": {"auth": "<base64>"}}}
+//     (only auths entries with auth; anything else in it is an error);
 //  1. the containers auth.json: [KeychainOptions.AuthFile], else $REGISTRY_AUTH_FILE,
 //     else ${XDG_RUNTIME_DIR}/containers/auth.json (on Linux without XDG_RUNTIME_DIR,
 //     /run/containers/<uid>/auth.json) and then
@@ -67,7 +69,9 @@ type Keychain struct {
 	opts KeychainOptions
 
 	initOnce sync.Once
-	files    []string // in lookup order, without duplicates
+	env      *configFile // from DOCKER_AUTH_CONFIG; nil when unset
+	envErr   error       // DOCKER_AUTH_CONFIG does not parse
+	files    []string    // in lookup order, without duplicates
 
 	mu    sync.Mutex
 	cache map[string]*cachedConfig
@@ -117,6 +121,15 @@ func (k *Keychain) Credential(ctx context.Context, host string) (Credential, err
 		return Credential{}, nil
 	}
 	k.initOnce.Do(k.init)
+	if k.envErr != nil {
+		return Credential{}, k.envErr
+	}
+	if k.env != nil {
+		cred, err := k.fromConfig(ctx, k.env, t)
+		if err != nil || !cred.IsZero() {
+			return cred, err
+		}
+	}
 	for _, path := range k.files {
 		cf, err := k.load(path)
 		if err != nil {
@@ -269,6 +282,30 @@ func parseConfigFile(path string, data []byte) (*configFile, error) {
 	}
 	if err := json.Unmarshal(data, cf); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return cf, nil
+}
+
+// parseAuthConfigEnv parses the value of DOCKER_AUTH_CONFIG as the docker CLI does:
+// only {"auths": {...}} with an auth in each entry; unknown fields are errors. The
+// error never quotes the value.
+func parseAuthConfigEnv(v string) (*configFile, error) {
+	var doc struct {
+		Auths map[string]*struct {
+			Auth string `json:"auth"`
+		} `json:"auths"`
+	}
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("parse DOCKER_AUTH_CONFIG: %w", err)
+	}
+	cf := &configFile{path: "DOCKER_AUTH_CONFIG", Auths: map[string]*authEntry{}}
+	for key, e := range doc.Auths {
+		if e == nil || e.Auth == "" {
+			return nil, fmt.Errorf("parse DOCKER_AUTH_CONFIG: the entry for %s has no auth", key)
+		}
+		cf.Auths[key] = &authEntry{Auth: e.Auth}
 	}
 	return cf, nil
 }
@@ -454,6 +491,9 @@ func (k *Keychain) init() {
 	get := func(name string) string {
 		v, _ := env(name)
 		return v
+	}
+	if v := get("DOCKER_AUTH_CONFIG"); v != "" {
+		k.env, k.envErr = parseAuthConfigEnv(v)
 	}
 	home := get("HOME")
 	switch runtime.GOOS {

@@ -1004,3 +1004,40 @@ func ExampleNewKeychain() {
 	// ghcr.io: octocat
 	// quay.io: anonymous
 }
+
+func TestDockerAuthConfigEnv(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	fileConfig := `{"auths":{"file.example":{"auth":"` + b64("fileuser:filepass") + `"},"env.example":{"auth":"` + b64("fileuser:filepass") + `"}}}`
+	tests := []struct {
+		name    string
+		env     string
+		host    string
+		want    Credential
+		wantErr bool
+	}{
+		{name: "env wins", env: `{"auths":{"env.example":{"auth":"` + b64("envuser:envpass") + `"}}}`, host: "env.example", want: Credential{Username: "envuser", Password: "envpass"}},
+		{name: "hub key", env: `{"auths":{"https://index.docker.io/v1/":{"auth":"` + b64("hub:pw") + `"}}}`, host: "registry-1.docker.io", want: Credential{Username: "hub", Password: "pw"}},
+		{name: "file is the fallback", env: `{"auths":{"env.example":{"auth":"` + b64("envuser:envpass") + `"}}}`, host: "file.example", want: Credential{Username: "fileuser", Password: "filepass"}},
+		{name: "unknown field", env: `{"auths":{},"credsStore":"desktop"}`, host: "env.example", wantErr: true},
+		{name: "entry without auth", env: `{"auths":{"env.example":{"username":"u"}}}`, host: "env.example", wantErr: true},
+		{name: "not json", env: `auths`, host: "env.example", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, dir := isolatedEnv(t)
+			env["DOCKER_AUTH_CONFIG"] = tt.env
+			path := writeFile(t, filepath.Join(dir, "docker", "config.json"), fileConfig)
+			k := NewKeychain(&KeychainOptions{DockerConfig: path, LookupEnv: envMap(env)})
+			got, err := k.Credential(t.Context(), tt.host)
+			if tt.wantErr {
+				if err == nil || strings.Contains(err.Error(), "envpass") {
+					t.Fatalf("Credential = %+v, %v; want an error that does not quote the value", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Credential(%s) = %+v, %v; want %+v", tt.host, got, err, tt.want)
+			}
+		})
+	}
+}

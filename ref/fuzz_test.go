@@ -70,8 +70,13 @@ func FuzzParse(f *testing.F) {
 		if named.String() != r.String() {
 			t.Fatalf("reference.ParseNormalizedNamed(%q).String() = %q", r.String(), named.String())
 		}
+		// Familiar agrees with distribution/reference, except where that library's short
+		// form would name another repository (it drops docker.io from "docker.io/0.0/x",
+		// which then reads as host "0.0"): there the round trip above decides.
 		if got, want := r.Familiar(), reference.FamiliarString(named); got != want {
-			t.Fatalf("Parse(%q).Familiar() = %q, distribution/reference gives %q", s, got, want)
+			if back, err := Parse(want); err == nil && back == r {
+				t.Fatalf("Parse(%q).Familiar() = %q, distribution/reference gives %q", s, got, want)
+			}
 		}
 	})
 }

@@ -124,6 +124,12 @@ func parse(s string) (Reference, error) {
 		return Reference{}, diagnose(s, err)
 	}
 	r := Reference{domain: reference.Domain(named), path: reference.Path(named)}
+	if r.domain == "" {
+		// The first component looked like a host to the normalizer ("0_0.0/x") but is
+		// not a valid one, and the grammar then read it as a path: docker would send
+		// such a name to that "host", so it is refused as one.
+		return Reference{}, diagnose(s, reference.ErrReferenceInvalidFormat)
+	}
 	if t, ok := named.(reference.Tagged); ok {
 		r.tag = t.Tag()
 	}
@@ -211,13 +217,18 @@ func (r Reference) Familiar() string {
 }
 
 // FamiliarName returns the short repository name docker prints, without tag or
-// digest: "ubuntu", "owner/app", "ghcr.io/a/b". It is "" for the zero Reference.
+// digest: "ubuntu", "owner/app", "ghcr.io/a/b". A Docker Hub repository whose first
+// component would read as a registry host ("docker.io/0.0/app") keeps its domain, so
+// the name parses back to the same repository. It is "" for the zero Reference.
 func (r Reference) FamiliarName() string {
 	if r.domain != HubDomain {
 		return r.Name()
 	}
 	if rest, ok := strings.CutPrefix(r.path, officialPrefix); ok && !strings.Contains(rest, "/") {
 		return rest
+	}
+	if first, _, _ := strings.Cut(r.path, "/"); first == "localhost" || strings.ContainsAny(first, ".:") {
+		return r.Name()
 	}
 	return r.path
 }

@@ -34,14 +34,9 @@ Examples:
 }
 
 func (st *state) manifest(ctx context.Context, cmd *cli.Command, arg string) error {
-	r, err := ref.Parse(arg)
+	r, t, c, err := st.refClient(ctx, cmd, arg)
 	if err != nil {
-		return st.fail(target{name: arg}, err)
-	}
-	t := target{name: r.String(), host: r.Registry()}
-	c, err := st.newClient(ctx, cmd, r.Registry())
-	if err != nil {
-		return st.fail(t, err)
+		return err
 	}
 	_, body, err := st.fetchManifest(ctx, c, r)
 	if err != nil {

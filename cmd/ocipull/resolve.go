@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/ocistream/ocistream"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -32,14 +33,9 @@ Examples:
 }
 
 func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string) error {
-	r, err := ref.Parse(arg)
+	r, t, c, err := st.refClient(ctx, cmd, arg)
 	if err != nil {
-		return st.fail(target{name: arg}, err)
-	}
-	t := target{name: r.String(), host: r.Registry()}
-	c, err := st.newClient(ctx, cmd, r.Registry())
-	if err != nil {
-		return st.fail(t, err)
+		return err
 	}
 	desc, err := c.Resolve(ctx, r.String())
 	if err == nil && st.opts.plat != nil && ocitypes.IsIndex(desc.MediaType) {
@@ -51,4 +47,19 @@ func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string) erro
 	enc := json.NewEncoder(stdout(cmd))
 	enc.SetIndent("", "  ")
 	return st.fail(t, enc.Encode(desc))
+}
+
+// refClient parses a REF argument and returns it, the target for error messages and a
+// client for its registry. Errors are ready to return from the command.
+func (st *state) refClient(ctx context.Context, cmd *cli.Command, arg string) (ref.Reference, target, *ocistream.Client, error) {
+	r, err := ref.Parse(arg)
+	if err != nil {
+		return ref.Reference{}, target{}, nil, st.fail(target{name: arg}, err)
+	}
+	t := target{name: r.String(), host: r.Registry()}
+	c, err := st.newClient(ctx, cmd, r.Registry())
+	if err != nil {
+		return r, t, nil, st.fail(t, err)
+	}
+	return r, t, c, nil
 }

@@ -8,10 +8,15 @@ import (
 	"github.com/ocistream/ocistream/ref"
 )
 
-// Destination receives the blobs and the name of a pulled image. The layout package
-// implements it twice: layout.Dir (an OCI image layout directory) and layout.Tar (the same
-// layout as one tar stream). [Client.Pull] calls OpenBlob from several goroutines at once.
+// Destination receives the blobs and the name of an image: layout.Dir (an OCI image
+// layout directory), layout.Tar (the same layout as one tar stream), a [Repository]
+// (a push). Manifests and indexes are blobs like the others, received after every blob
+// they reference. The copy pipeline ([Copy], [Client.Pull]) calls its methods from
+// several goroutines at once.
 type Destination interface {
+	// Exists reports whether the destination already holds d complete, so that a copy
+	// skips it.
+	Exists(ctx context.Context, d ocitypes.Descriptor) (bool, error)
 	// OpenBlob prepares to receive the blob d. It returns an error wrapping
 	// [ErrAlreadyExists] when the destination already holds d complete, in which case
 	// nothing is downloaded. Otherwise the returned writer may already hold a verified

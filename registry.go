@@ -547,6 +547,10 @@ func (c *Client) Resolve(ctx context.Context, reference string) (ocitypes.Descri
 	if err != nil {
 		return ocitypes.Descriptor{}, err
 	}
+	return c.resolve(ctx, r)
+}
+
+func (c *Client) resolve(ctx context.Context, r ref.Reference) (ocitypes.Descriptor, error) {
 	req, err := c.manifestRequest(ctx, http.MethodHead, r)
 	if err != nil {
 		return ocitypes.Descriptor{}, err

@@ -42,6 +42,10 @@ func (c *Client) Blob(ctx context.Context, repository string, d ocitypes.Descrip
 	if err != nil {
 		return nil, err
 	}
+	return c.blob(ctx, r, d)
+}
+
+func (c *Client) blob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor) (io.ReadCloser, error) {
 	if err := checkBlobDescriptor(d); err != nil {
 		return nil, err
 	}

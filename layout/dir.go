@@ -332,3 +332,12 @@ func (d *Dir) hasBlob(dg digest.Digest, size int64) bool {
 	fi, err := os.Stat(d.BlobPath(dg))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == size
 }
+
+// Exists reports whether blobs/ holds blob d complete: a regular file of d's size (its
+// digest is not re-read; see [Verify]). It costs one stat.
+func (d *Dir) Exists(_ context.Context, desc ocitypes.Descriptor) (bool, error) {
+	if d.closed.Load() {
+		return false, fmt.Errorf("blob %s: %w", desc.Digest, os.ErrClosed)
+	}
+	return d.hasBlob(desc.Digest, desc.Size), nil
+}

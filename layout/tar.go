@@ -465,3 +465,12 @@ func (w *tarBlobWriter) release() {
 	w.t.abort()
 	<-w.t.slot
 }
+
+// Exists reports whether the stream already holds blob d (written earlier in this
+// Tar). It costs a map look-up.
+func (t *Tar) Exists(_ context.Context, d ocitypes.Descriptor) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	size, ok := t.written[d.Digest]
+	return ok && size == d.Size, nil
+}

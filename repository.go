@@ -78,3 +78,22 @@ func (r *Repository) FetchRange(ctx context.Context, d ocitypes.Descriptor, offs
 	}
 	return rr, nil
 }
+
+// fetchRoot resolves and fetches the root manifest with one GET (the pipeline's
+// rootFetcher).
+func (r *Repository) fetchRoot(ctx context.Context) (ocitypes.Descriptor, []byte, error) {
+	return r.c.manifest(ctx, r.ref)
+}
+
+// alternatives is the number of places besides the registry that serve d: the urls of
+// a foreign layer.
+func (r *Repository) alternatives(d ocitypes.Descriptor) int { return len(d.URLs) }
+
+// fetchFrom opens bytes [offset, size) of d, unverified, from the registry or, when it
+// cannot serve them, from the descriptor's urls (see Client.openBlobSource).
+func (r *Repository) fetchFrom(ctx context.Context, d ocitypes.Descriptor, from int, offset int64) (io.ReadCloser, int, error) {
+	if err := checkBlobDescriptor(d); err != nil {
+		return nil, from, err
+	}
+	return r.c.openBlobSource(ctx, r.ref, d, from, offset)
+}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 	"github.com/opencontainers/go-digest"

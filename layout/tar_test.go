@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 

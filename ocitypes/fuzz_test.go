@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 )
 
 // seedContentTypes are the Content-Type values each fixture is tried with.

@@ -11,7 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 	digest "github.com/opencontainers/go-digest"
 )
 

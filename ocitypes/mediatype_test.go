@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 )
 
 // fixture returns the bytes of testdata/name.

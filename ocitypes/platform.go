@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 )
 
 // ParsePlatform parses "os/arch" or "os/arch/variant" (as in --platform linux/arm64/v8)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/distribution/reference"
 
-	"github.com/ocistream/ocistream/internal/errdef"
+	"github.com/ocistream/ocistream/errdef"
 )
 
 // FuzzParse checks, for any input, that Parse and ParseRepository do not panic,

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ocistream/ocistream/internal/text"
 )
 
 // Challenge is one authentication challenge of a WWW-Authenticate header (RFC 7235 §4.1),
@@ -619,10 +621,4 @@ func isAction(a string) bool {
 }
 
 // clip shortens s for an error message.
-func clip(s string) string {
-	const max = 128
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "..."
-}
+func clip(s string) string { return text.Clip(s, 128) }

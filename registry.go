@@ -29,6 +29,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/internal/text"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -248,13 +249,7 @@ func summarizeBody(body []byte) string {
 	return oneLine(s)
 }
 
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
-}
+func oneLine(s string) string { return text.OneLine(s, 200) }
 
 // Ping checks that registry ("host[:port]", or "docker.io") speaks the distribution
 // API and that the client may use it, authenticating if the registry asks. One GET of

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ocistream/ocistream/errdef"
+	"github.com/ocistream/ocistream/internal/text"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/opencontainers/go-digest"
 )
@@ -806,10 +807,4 @@ func (w *verifyWorker) parse(j verifyJob, body []byte) ([]ocitypes.Descriptor, [
 }
 
 // clipText shortens s for a message.
-func clipText(s string) string {
-	const limit = 100
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "..."
-}
+func clipText(s string) string { return text.Clip(s, 100) }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ocistream/ocistream/internal/text"
 )
 
 // keySet maps the top-level keys of a JSON object that name fields of the image-spec
@@ -316,20 +318,6 @@ func foldKey(s string) string {
 // clipLen is the longest value quoted whole in an error message.
 const clipLen = 100
 
-// clip returns v as a string for an error message, cut to clipLen bytes (at a rune
-// boundary) with "..." appended when longer, so that a hostile body cannot make an
-// error message megabytes long.
-func clip[T ~string | ~[]byte](v T) string {
-	s := string(v[:min(len(v), clipLen+1)])
-	if len(s) <= clipLen {
-		return s
-	}
-	s = s[:clipLen]
-	for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	if len(s) > 0 && !utf8.FullRuneInString(s[len(s)-1:]) {
-		s = s[:len(s)-1]
-	}
-	return s + "..."
-}
+// clip returns v as a string for an error message, cut to clipLen bytes, so that a
+// hostile body cannot make an error message megabytes long.
+func clip[T ~string | ~[]byte](v T) string { return text.Clip(v, clipLen) }

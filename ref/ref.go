@@ -27,6 +27,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ocistream/ocistream/errdef"
+	"github.com/ocistream/ocistream/internal/text"
 )
 
 const (
@@ -408,10 +409,7 @@ func wraps(errs []error, target error) bool {
 }
 
 func (e *parseError) Error() string {
-	in := e.input
-	if len(in) > maxQuoted {
-		in = in[:maxQuoted] + "..."
-	}
+	in := text.Clip(e.input, maxQuoted)
 	return errdef.ErrInvalidReference.Error() + " " + strconv.Quote(in) + ": " + e.reason
 }
 

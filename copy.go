@@ -98,15 +98,15 @@ func copyImage(ctx context.Context, verb string, src Source, dst Destination, op
 	if !name.IsZero() {
 		what = verb + " " + name.String()
 	}
+	if name.IsZero() {
+		return ocitypes.Descriptor{}, fmt.Errorf("%s: the source names no image and CopyOptions.Name is empty: nothing to tag it with", what)
+	}
 	g, err := cp.walk(ctx)
 	if err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := cp.transfer(ctx, g); err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("%s: %w", what, err)
-	}
-	if name.IsZero() {
-		return ocitypes.Descriptor{}, fmt.Errorf("%s: the source names no image and CopyOptions.Name is empty: nothing to tag", what)
 	}
 	if err := dst.Tag(ctx, name, g.root); err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("%s: %w", what, err)

@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 
@@ -339,6 +342,7 @@ func (cp *copier) copyBlob(ctx context.Context, d ocitypes.Descriptor, transferr
 	}
 	from := 0 // the alternative to try first (see alternateSource)
 	restarted := false
+	retries := 0
 	for {
 		w, err := cp.dst.OpenBlob(ctx, d)
 		if errors.Is(err, ErrAlreadyExists) {
@@ -360,6 +364,13 @@ func (cp *copier) copyBlob(ctx context.Context, d ocitypes.Descriptor, transferr
 		if err == nil {
 			cp.progress(ProgressEvent{Kind: BlobDone, Descriptor: d, Offset: d.Size})
 			return nil
+		}
+		if retries < maxBlobRetries && ctx.Err() == nil && destinationTransient(err) {
+			// The destination lost a connection (a push): the source can serve the blob
+			// again, so start it over rather than fail the copy.
+			retries++
+			cp.logger.DebugContext(ctx, "blob: destination failed, starting over", "digest", d.Digest, "error", err)
+			continue
 		}
 		if errors.Is(err, ErrDigestMismatch) && ctx.Err() == nil {
 			if offset > 0 && !restarted {
@@ -423,7 +434,7 @@ func (cp *copier) stream(ctx context.Context, d ocitypes.Descriptor, from int, o
 		return used, err
 	}
 	defer rc.Close()
-	pr := &progressReader{r: rc, d: d, n: offset, next: offset + progressStep, progress: cp.progress}
+	pr := &progressReader{r: sourceReader{rc}, d: d, n: offset, next: offset + progressStep, progress: cp.progress}
 	if rf, ok := w.(io.ReaderFrom); ok {
 		_, err = rf.ReadFrom(pr)
 		return used, err
@@ -454,6 +465,45 @@ func (cp *copier) open(ctx context.Context, d ocitypes.Descriptor, from int, off
 		}
 	}
 	return rc, 0, nil
+}
+
+// maxBlobRetries bounds how many times one blob is started over after its destination
+// failed with a transient error.
+const maxBlobRetries = 2
+
+// sourceReader marks the errors of a source's reader, so that a failure of the
+// destination can be told from one of the source (which resumes on its own, within
+// its bounds, and is not started over).
+type sourceReader struct{ r io.Reader }
+
+func (s sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &sourceError{err}
+	}
+	return n, err
+}
+
+// sourceError is an error of a source's reader.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
+
+// destinationTransient reports whether err is a destination's failure that another
+// attempt may not meet: a broken connection, a timeout, a 5xx, 408 or 429.
+func destinationTransient(err error) bool {
+	var se *sourceError
+	if errors.As(err, &se) {
+		return false
+	}
+	var re *ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode >= 500 || re.StatusCode == http.StatusRequestTimeout || re.StatusCode == http.StatusTooManyRequests
+	}
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) || errors.As(err, &ne)
 }
 
 // writeManifest puts a manifest or index, held in memory, into the destination.

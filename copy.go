@@ -399,15 +399,17 @@ func (cp *copier) mount(ctx context.Context, d ocitypes.Descriptor) bool {
 	if !ok {
 		return false
 	}
-	if err := m.Mount(ctx, d, cp.mountFrom); err != nil {
-		cp.logger.DebugContext(ctx, "blob: not mounted, uploading", "digest", d.Digest, "error", err)
-		return false
+	err := m.Mount(ctx, d, cp.mountFrom)
+	if errors.Is(err, ErrAlreadyExists) {
+		return true
 	}
-	return true
+	cp.logger.DebugContext(ctx, "blob: not mounted, uploading", "digest", d.Digest, "error", err)
+	return false
 }
 
 // blobMounter is a destination that can take a blob from another repository of its
-// registry without an upload.
+// registry without an upload. Mount returns an error wrapping [ErrAlreadyExists] when
+// the destination now holds the blob; anything else means "upload it".
 type blobMounter interface {
 	Mount(ctx context.Context, d ocitypes.Descriptor, from *Repository) error
 }

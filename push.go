@@ -630,7 +630,18 @@ func (u *blobUpload) startStream() *streamRequest {
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err := u.r.c.streamClient().Do(req)
 		if err != nil {
-			s.err = u.r.c.transportError(req, err)
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				s.err = ctxErr
+			} else {
+				var ue *url.Error
+				if errors.As(err, &ue) {
+					err = ue.Err
+				}
+				// The session URL's query is opaque state, long and of no use to a reader.
+				s.err = fmt.Errorf("%s %s: connection lost after %d of %d bytes: %w: %w",
+					method, redactURL(&url.URL{Scheme: target.Scheme, Host: target.Host, Path: target.Path}),
+					s.body.count(), u.d.Size, io.ErrUnexpectedEOF, err)
+			}
 		} else if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusCreated &&
 			resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 			s.err = newResponseError(resp)

@@ -47,6 +47,10 @@ const monolithicMax = 1 << 20
 // above the 1 MiB minimum other registries announce.
 const chunkSize = 4 << 20
 
+// maxChunkSize bounds a chunk when a registry announces a larger minimum
+// (OCI-Chunk-Min-Length): the chunk is buffered.
+const maxChunkSize = 64 << 20
+
 // maxRecentManifests and maxRecentBytes bound the manifests a client remembers after
 // pushing them, so that Tag re-sends a root without fetching it.
 const (
@@ -272,11 +276,11 @@ func (r *Repository) OpenBlob(ctx context.Context, d ocitypes.Descriptor) (BlobW
 	if !d.Digest.Algorithm().Available() {
 		return nil, fmt.Errorf("blob %s: digest algorithm %s: %w", d.Digest, d.Digest.Algorithm(), ErrUnsupported)
 	}
-	loc, err := r.startUpload(ctx, d)
+	loc, chunk, err := r.startUpload(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	u := &blobUpload{r: r, ctx: ctx, d: d, loc: loc, digester: d.Digest.Algorithm().Digester()}
+	u := &blobUpload{r: r, ctx: ctx, d: d, loc: loc, chunk: chunk, digester: d.Digest.Algorithm().Digester()}
 	switch {
 	case d.Size <= monolithicMax:
 		u.mode = uploadBuffered
@@ -289,22 +293,33 @@ func (r *Repository) OpenBlob(ctx context.Context, d ocitypes.Descriptor) (BlobW
 
 // startUpload opens an upload session: POST /v2/<name>/blobs/uploads/, 202 and a
 // Location.
-func (r *Repository) startUpload(ctx context.Context, d ocitypes.Descriptor) (*url.URL, error) {
+func (r *Repository) startUpload(ctx context.Context, d ocitypes.Descriptor) (*url.URL, int, error) {
 	ctx, u := r.pushEndpoint(ctx, "/blobs/uploads/")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), http.NoBody)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	resp, err := r.c.do(req, http.StatusAccepted)
 	if err != nil {
-		return nil, r.refused("upload "+d.Digest.String(), err)
+		return nil, 0, r.refused("upload "+d.Digest.String(), err)
 	}
 	drainClose(resp.Body)
 	loc, err := uploadLocation(ctx, resp)
 	if err != nil {
-		return nil, r.refused("upload "+d.Digest.String(), err)
+		return nil, 0, r.refused("upload "+d.Digest.String(), err)
 	}
-	return loc, nil
+	return loc, uploadChunkSize(resp.Header.Get("OCI-Chunk-Min-Length")), nil
+}
+
+// uploadChunkSize is the chunk size for a session whose POST answered
+// OCI-Chunk-Min-Length: chunkSize, or the registry's minimum when larger, up to
+// maxChunkSize.
+func uploadChunkSize(minLength string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(minLength))
+	if err != nil || n <= chunkSize {
+		return chunkSize
+	}
+	return min(n, maxChunkSize)
 }
 
 // uploadLocation resolves an upload response's Location against its request, keeping
@@ -361,6 +376,7 @@ type blobUpload struct {
 	n        int64 // bytes written
 	buf      []byte
 	sent     int64   // chunked mode: bytes acknowledged by PATCHes
+	chunk    int     // chunked mode: the chunk size
 	last     [1]byte // streamed modes: the final byte, sent once Commit checked the digest
 	stream   *streamRequest
 	err      error // sticky: the upload failed
@@ -389,13 +405,13 @@ func (u *blobUpload) Write(p []byte) (int, error) {
 	case u.mode == uploadChunked:
 		for rest := p; len(rest) > 0; {
 			if u.buf == nil {
-				u.buf = make([]byte, 0, min(chunkSize, u.d.Size))
+				u.buf = make([]byte, 0, min(int64(u.chunk), u.d.Size))
 			}
-			k := min(len(rest), chunkSize-len(u.buf))
+			k := min(len(rest), u.chunk-len(u.buf))
 			u.buf = append(u.buf, rest[:k]...)
 			rest = rest[k:]
 			// A full chunk goes now unless it is the last: that one rides the PUT.
-			if len(u.buf) == chunkSize && u.sent+chunkSize < u.d.Size {
+			if len(u.buf) == u.chunk && u.sent+int64(u.chunk) < u.d.Size {
 				if err := u.patchChunk(); err != nil {
 					u.fail(err)
 					return 0, u.err
@@ -571,7 +587,9 @@ func (r *Repository) cancelUpload(ctx context.Context, loc *url.URL) {
 	if err != nil {
 		return
 	}
-	resp, err := r.c.http.Do(req)
+	// The client's current token for the repository, and no new one: distribution
+	// wants a delete scope here, which a pusher rarely has.
+	resp, err := r.c.streamClient().Do(req)
 	if err != nil {
 		return
 	}
@@ -582,12 +600,13 @@ func (r *Repository) cancelUpload(ctx context.Context, loc *url.URL) {
 // the whole blob or a PUT ?digest=. Its body cannot be replayed, so it bypasses the
 // retry layer (which would buffer it whole): a failure fails the blob.
 type streamRequest struct {
-	u    *blobUpload
-	pw   *io.PipeWriter
-	body *countingReader
-	done chan struct{}
-	resp *http.Response // set when done, nil on error
-	err  error          // set when done
+	u     *blobUpload
+	pw    *io.PipeWriter
+	body  *countingReader
+	stall *time.Timer // runs while a Write or the answer waits: a registry idle for the read timeout is cut off
+	done  chan struct{}
+	resp  *http.Response // set when done, nil on error
+	err   error          // set when done
 }
 
 type countingReader struct {
@@ -618,8 +637,15 @@ func (u *blobUpload) startStream() *streamRequest {
 		method, target = http.MethodPut, withDigest(u.loc, u.d.Digest)
 	}
 	ctx, _ := u.r.pushEndpoint(u.ctx, "")
+	ctx, cancel := context.WithCancelCause(ctx)
+	timeout := u.r.c.cfg.readTimeout
+	s.stall = time.AfterFunc(timeout, func() {
+		cancel(fmt.Errorf("the registry made no progress for %s", timeout))
+	})
+	s.stall.Stop()
 	go func() {
 		defer close(s.done)
+		defer cancel(nil)
 		req, err := http.NewRequestWithContext(ctx, method, target.String(), io.NopCloser(s.body))
 		if err != nil {
 			s.err = err
@@ -630,9 +656,12 @@ func (u *blobUpload) startStream() *streamRequest {
 		req.Header.Set("Content-Type", "application/octet-stream")
 		resp, err := u.r.c.streamClient().Do(req)
 		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			if ctxErr := u.ctx.Err(); ctxErr != nil {
 				s.err = ctxErr
 			} else {
+				if cause := context.Cause(ctx); cause != nil {
+					err = cause // stalled
+				}
 				var ue *url.Error
 				if errors.As(err, &ue) {
 					err = ue.Err
@@ -660,7 +689,10 @@ func (u *blobUpload) startStream() *streamRequest {
 
 // write feeds p to the request body; when the request ended early it returns why.
 func (s *streamRequest) write(p []byte) error {
-	if _, err := s.pw.Write(p); err != nil {
+	s.stall.Reset(s.u.r.c.cfg.readTimeout)
+	_, err := s.pw.Write(p)
+	s.stall.Stop()
+	if err != nil {
 		<-s.done
 		return s.result()
 	}
@@ -676,7 +708,9 @@ func (s *streamRequest) finish() error {
 		}
 	}
 	s.pw.Close()
+	s.stall.Reset(u.r.c.cfg.readTimeout) // the answer is due soon after the last byte
 	<-s.done
+	s.stall.Stop()
 	if err := s.result(); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -44,6 +45,7 @@ type fakePush struct {
 	rejectMediaType string
 
 	main, other *httptest.Server
+	closed      chan struct{}
 
 	mu        sync.Mutex
 	blobs     map[digest.Digest][]byte
@@ -68,16 +70,19 @@ func newFakePush(t *testing.T, configure func(*fakePush)) *fakePush {
 	}
 	f.main = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, false) }))
 	f.other = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, true) }))
+	f.closed = make(chan struct{})
 	t.Cleanup(f.main.Close)
 	t.Cleanup(f.other.Close)
+	t.Cleanup(func() { close(f.closed) }) // first: release stalled handlers
 	return f
 }
 
 func (f *fakePush) host() string { return f.main.Listener.Addr().String() }
 
-func (f *fakePush) client(t *testing.T) *Client {
+func (f *fakePush) client(t *testing.T, extra ...Option) *Client {
 	opts := []Option{WithPlainHTTP(f.host(), f.other.Listener.Addr().String()),
 		WithRetryPolicy(RetryPolicy{MaxRetries: 1, MinWait: 1, MaxWait: 1})}
+	opts = append(opts, extra...)
 	if f.user != "" {
 		opts = append(opts, WithCredentials(StaticCredentials(f.host(), Credential{Username: f.user, Password: f.pass})))
 	}
@@ -234,6 +239,15 @@ func (f *fakePush) serveUpload(w http.ResponseWriter, r *http.Request, name, id 
 		switch {
 		case f.patch == "refuse":
 			fakeError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "chunked uploads are not supported")
+			return
+		case f.patch == "stall":
+			io.CopyN(io.Discard, r.Body, 1024)
+			f.mu.Unlock() // other requests go on meanwhile
+			defer f.mu.Lock()
+			select {
+			case <-r.Context().Done():
+			case <-f.closed:
+			}
 			return
 		case f.patch == "cap" && cr == "" && r.ContentLength > chunkSize:
 			fakeError(w, http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", "the request body is too large and exceeds the maximum permissible limit of 4.00MiB")
@@ -577,4 +591,68 @@ func TestRetryableUpload(t *testing.T) {
 			t.Errorf("retryableUpload(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// A registry that stops taking the body is cut off after the read timeout; the blob
+// fails as a lost connection, which a copy retries.
+func TestPushStall(t *testing.T) {
+	f := newFakePush(t, func(f *fakePush) { f.patch = "stall" })
+	data, d := testBlob(3 << 20)
+	err := upload(t.Context(), f.repo(t, f.client(t, WithReadTimeout(100*time.Millisecond)), "app"), d, data)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !retryableUpload(err) || !strings.Contains(err.Error(), "made no progress for 100ms") {
+		t.Fatalf("got %v, want a stalled upload", err)
+	}
+}
+
+func TestUploadLocation(t *testing.T) {
+	for _, tc := range []struct {
+		request, location, want string
+		err                     error
+	}{
+		{"https://r.example/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/1?_state=x%3D", "https://r.example/v2/a/blobs/uploads/1?_state=x%3D", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "1?_state=a+b", "https://r.example/v2/a/blobs/uploads/1?_state=a+b", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "https://r.example/v2/a/blobs/uploads/2", "https://r.example/v2/a/blobs/uploads/2", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "https://203.0.113.9/bucket/up?X-Amz-Signature=s", "https://203.0.113.9/bucket/up?X-Amz-Signature=s", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "http://r.example/v2/a/blobs/uploads/1", "", ErrCrossOrigin},
+		{"https://203.0.113.5/v2/a/blobs/uploads/", "https://127.0.0.1/v2/a/blobs/uploads/1", "", ErrCrossOrigin},
+		{"https://203.0.113.5/v2/a/blobs/uploads/", "https://10.1.2.3:5000/u", "", ErrCrossOrigin},
+		{"http://127.0.0.1:5000/v2/a/blobs/uploads/", "http://127.0.0.1:9000/u", "http://127.0.0.1:9000/u", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "", "", nil},
+		{"https://r.example/v2/a/blobs/uploads/", "ftp://r.example/x", "", nil},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, tc.request, nil)
+		resp := &http.Response{Request: req, StatusCode: http.StatusAccepted, Header: http.Header{}}
+		if tc.location != "" {
+			resp.Header.Set("Location", tc.location)
+		}
+		u, err := uploadLocation(t.Context(), resp)
+		switch {
+		case tc.want != "" && (err != nil || u.String() != tc.want):
+			t.Errorf("%s → %q: %v, %v; want %s", tc.request, tc.location, u, err, tc.want)
+		case tc.want == "" && err == nil:
+			t.Errorf("%s → %q: %v, want an error", tc.request, tc.location, u)
+		case tc.err != nil && !errors.Is(err, tc.err):
+			t.Errorf("%s → %q: %v, want %v", tc.request, tc.location, err, tc.err)
+		}
+	}
+}
+
+func FuzzUploadLocation(f *testing.F) {
+	for _, s := range []string{"/v2/a/blobs/uploads/1?_state=x", "1", "https://h/x", "http://127.0.0.1/x", "//evil/x", "%zz", "https://[::1]:80/"} {
+		f.Add(s)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1:5000/v2/a/blobs/uploads/", nil)
+	f.Fuzz(func(t *testing.T, loc string) {
+		resp := &http.Response{Request: req, Header: http.Header{"Location": {loc}}}
+		u, err := uploadLocation(context.Background(), resp)
+		if err != nil {
+			return
+		}
+		if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			t.Fatalf("%q gave %v", loc, u)
+		}
+		if u.Scheme == "http" {
+			t.Fatalf("%q downgraded to %v", loc, u)
+		}
+	})
 }

@@ -241,10 +241,26 @@ func (r *Repository) Exists(ctx context.Context, d ocitypes.Descriptor) (bool, e
 		if errors.Is(err, ErrNotFound) {
 			return false, nil
 		}
+		if redirectedRefusal(err, u) {
+			// The registry sent the HEAD on to its storage (it has the blob), which
+			// refuses HEAD on a URL presigned for GET (S3).
+			return true, nil
+		}
 		return false, r.refused("check "+d.Digest.String(), err)
 	}
 	drainClose(resp.Body)
 	return true, nil
+}
+
+// redirectedRefusal reports whether err is a 403 or 405 from a host other than the
+// registry's, reached by a redirect.
+func redirectedRefusal(err error, registry *url.URL) bool {
+	var re *ResponseError
+	if !errors.As(err, &re) || (re.StatusCode != http.StatusForbidden && re.StatusCode != http.StatusMethodNotAllowed) {
+		return false
+	}
+	u, perr := url.Parse(re.URL)
+	return perr == nil && u.Host != "" && !sameOrigin(u, registry)
 }
 
 // OpenBlob prepares the upload of d: one HEAD (an existing blob or manifest gives an

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -638,11 +639,16 @@ func TestUploadLocation(t *testing.T) {
 }
 
 func FuzzUploadLocation(f *testing.F) {
-	for _, s := range []string{"/v2/a/blobs/uploads/1?_state=x", "1", "https://h/x", "http://127.0.0.1/x", "//evil/x", "%zz", "https://[::1]:80/"} {
+	for _, s := range []string{"/v2/a/blobs/uploads/1?_state=x", "1", "https://203.0.113.1/x", "http://127.0.0.1/x", "//evil/x", "%zz", "https://[::1]:80/"} {
 		f.Add(s)
 	}
 	req, _ := http.NewRequest(http.MethodPost, "https://127.0.0.1:5000/v2/a/blobs/uploads/", nil)
 	f.Fuzz(func(t *testing.T, loc string) {
+		if u, err := req.URL.Parse(loc); err == nil && u.Host != req.URL.Host {
+			if _, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err != nil && u.Hostname() != "localhost" {
+				t.Skip("a host name would be resolved: no network in tests")
+			}
+		}
 		resp := &http.Response{Request: req, Header: http.Header{"Location": {loc}}}
 		u, err := uploadLocation(context.Background(), resp)
 		if err != nil {
@@ -655,4 +661,35 @@ func FuzzUploadLocation(f *testing.F) {
 			t.Fatalf("%q downgraded to %v", loc, u)
 		}
 	})
+}
+
+// A registry that sends a blob HEAD on to storage that refuses HEAD (S3 URLs presigned
+// for GET) has the blob.
+func TestPushExistsRedirect(t *testing.T) {
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer storage.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/blobs/"+digest.FromString("here").String()) {
+			http.Redirect(w, r, storage.URL+"/bucket/blob?X-Amz-Signature=x", http.StatusTemporaryRedirect)
+			return
+		}
+		fakeError(w, http.StatusForbidden, "DENIED", "no")
+	}))
+	defer reg.Close()
+	host := reg.Listener.Addr().String()
+	c, err := New(WithPlainHTTP(host, storage.Listener.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := c.Repository(host + "/app")
+	here := ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("here"), Size: 4}
+	if ok, err := r.Exists(t.Context(), here); !ok || err != nil {
+		t.Errorf("Exists(redirected) = %v, %v", ok, err)
+	}
+	other := ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("other"), Size: 5}
+	if ok, err := r.Exists(t.Context(), other); ok || !errors.Is(err, ErrDenied) {
+		t.Errorf("Exists(denied) = %v, %v", ok, err)
+	}
 }

@@ -310,16 +310,9 @@ func TestPushAuth(t *testing.T) {
 	}
 }
 
-// dropProxy forwards to a registry and, while armed, cuts the connection of a blob
-// PATCH after it has read cut bytes of its body.
-type dropProxy struct {
-	srv   *httptest.Server
-	armed atomic.Int32
-	cut   int64
-}
-
-func newDropProxy(t *testing.T, reg *testRegistry, cut int64) *dropProxy {
-	dp := &dropProxy{cut: cut}
+// newPushProxy starts a proxy in front of reg that lets intercept answer a request
+// first (it returns true when it did), and returns reg as seen through the proxy.
+func newPushProxy(t *testing.T, reg *testRegistry, intercept func(http.ResponseWriter, *http.Request) bool) *testRegistry {
 	target := mustURL(t, reg.URL)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -328,36 +321,41 @@ func newDropProxy(t *testing.T, reg *testRegistry, cut int64) *dropProxy {
 		},
 		ErrorLog: discardLogger,
 	}
-	dp.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPatch && dp.armed.Add(-1) >= 0 {
-			_, _ = io.CopyN(io.Discard, r.Body, dp.cut)
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				conn.Close()
-			}
-			return
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r) {
+			rp.ServeHTTP(w, r)
 		}
-		rp.ServeHTTP(w, r)
 	}))
-	dp.srv.Config.ErrorLog = discardLogger
-	dp.srv.Start()
-	t.Cleanup(dp.srv.Close)
-	return dp
+	srv.Config.ErrorLog = discardLogger
+	srv.Start()
+	t.Cleanup(srv.Close)
+	proxied := *reg
+	proxied.Host = srv.Listener.Addr().String()
+	proxied.URL = srv.URL
+	return &proxied
 }
 
 // TestPushDrop cuts the connection in the middle of a streamed upload: the blob fails
 // with an error saying so, nothing is committed, and uploading it again succeeds.
 func TestPushDrop(t *testing.T) {
 	reg := newRegistry(t, registryOptions{})
-	dp := newDropProxy(t, reg, 1<<20)
-	proxied := *reg
-	proxied.Host = dp.srv.Listener.Addr().String()
-	proxied.URL = dp.srv.URL
-	c, _ := pushClient(t, &proxied, false)
+	var armed atomic.Int32
+	armed.Store(1)
+	proxied := newPushProxy(t, reg, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPatch || armed.Add(-1) < 0 {
+			return false
+		}
+		_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return true
+	})
+	c, _ := pushClient(t, proxied, false)
 	data := makeBlob(41, 5<<20)
 	d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(data), Size: int64(len(data))}
 	dst, _ := c.Repository(proxied.Ref("dropped", "v1"))
 
-	dp.armed.Store(1)
 	err := uploadBlob(t.Context(), dst, d, data)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "connection lost after") {
 		t.Fatalf("dropped upload: %v, want a lost connection", err)
@@ -369,13 +367,79 @@ func TestPushDrop(t *testing.T) {
 	if err := uploadBlob(t.Context(), dst, d, data); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	rc, err := c.Blob(t.Context(), proxied.Host+"/dropped", d)
+	checkBlob(t, c, proxied.Host+"/dropped", d, data)
+}
+
+func checkBlob(t *testing.T, c *ocistream.Client, repo string, d ocispec.Descriptor, data []byte) {
+	t.Helper()
+	rc, err := c.Blob(t.Context(), repo, d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close()
 	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("blob back: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestPushFallback puts the reference registry behind a proxy that refuses the
+// streaming PATCH as a real registry does: the first attempt fails, the next one uses
+// the form the registry takes (chunks with Content-Range and the last in the PUT, or
+// one streaming PUT) and the reference registry accepts it.
+func TestPushFallback(t *testing.T) {
+	const limit = 4 << 20
+	for _, tc := range []struct {
+		name   string
+		refuse func(*http.Request) int // the status to answer instead of forwarding, 0 to forward
+		want   string                  // the methods that carry the blob on the second attempt
+	}{
+		{"request cap (GHCR)", func(r *http.Request) int {
+			if r.ContentLength > limit && (r.Method == http.MethodPatch || r.Method == http.MethodPut) {
+				return http.StatusRequestedRangeNotSatisfiable
+			}
+			return 0
+		}, "PATCH PATCH PUT"},
+		{"no PATCH (monolithic only)", func(r *http.Request) int {
+			if r.Method == http.MethodPatch {
+				return http.StatusMethodNotAllowed
+			}
+			return 0
+		}, "PUT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := newRegistry(t, registryOptions{})
+			proxied := newPushProxy(t, reg, func(w http.ResponseWriter, r *http.Request) bool {
+				if code := tc.refuse(r); code != 0 {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(code)
+					io.WriteString(w, `{"errors":[{"code":"UNSUPPORTED","message":"refused by the proxy"}]}`)
+					return true
+				}
+				return false
+			})
+			c, ct := pushClient(t, proxied, false)
+			data := makeBlob(51, 9<<20+77)
+			d := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(data), Size: int64(len(data))}
+			dst, _ := c.Repository(proxied.Ref("fallback", "v1"))
+			err := uploadBlob(t.Context(), dst, d, data)
+			if err == nil {
+				t.Fatal("the first attempt succeeded")
+			}
+			t.Log(err)
+			ct.reset()
+			if err := uploadBlob(t.Context(), dst, d, data); err != nil {
+				t.Fatalf("second attempt: %v", err)
+			}
+			var carried []string
+			for _, l := range ct.requests("PATCH", "PUT") {
+				m, _, _ := strings.Cut(l, " ")
+				carried = append(carried, m)
+			}
+			if got := strings.Join(carried, " "); got != tc.want {
+				t.Errorf("second attempt sent %s, want %s", got, tc.want)
+			}
+			checkBlob(t, c, proxied.Host+"/fallback", d, data)
+		})
 	}
 }
 

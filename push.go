@@ -479,6 +479,12 @@ func (u *blobUpload) Commit() error {
 		err = u.stream.finish()
 		if err == nil && u.mode == uploadStream {
 			err = u.put(nil, -1)
+			var re *ResponseError
+			if errors.As(err, &re) && re.StatusCode >= 500 {
+				// ECR failed an empty closing PUT after a PATCH; chunks end with
+				// data in the PUT.
+				err = u.r.switchMode(u.ctx, uploadStream, uploadChunked, err)
+			}
 		}
 	}
 	if err != nil {
@@ -705,6 +711,9 @@ func (u *blobUpload) startStream() *streamRequest {
 
 // write feeds p to the request body; when the request ended early it returns why.
 func (s *streamRequest) write(p []byte) error {
+	if len(p) == 0 {
+		return nil // an empty pipe write would still wait for a read
+	}
 	s.stall.Reset(s.u.r.c.cfg.readTimeout)
 	_, err := s.pw.Write(p)
 	s.stall.Stop()
@@ -765,10 +774,7 @@ func (s *streamRequest) result() error {
 			next = uploadChunked
 		}
 		if switchMode && next != u.mode {
-			host := u.r.ref.Registry()
-			u.r.c.pushState().setMode(host, next)
-			u.r.c.logger.DebugContext(u.ctx, "push: upload form refused, switching", "host", host, "from", u.mode, "to", next, "status", re.StatusCode)
-			return &modeSwitchError{err: u.r.uploadError(u.d, s.err), mode: next}
+			return u.r.switchMode(u.ctx, u.mode, next, u.r.uploadError(u.d, s.err))
 		}
 	}
 	return u.r.uploadError(u.d, s.err)
@@ -778,6 +784,15 @@ func (s *streamRequest) result() error {
 func (s *streamRequest) abort(err error) {
 	s.pw.CloseWithError(err)
 	<-s.done
+}
+
+// switchMode records that the registry refused an upload in form from, so that the
+// next upload to it uses next, and returns err as a [modeSwitchError].
+func (r *Repository) switchMode(ctx context.Context, from, next uploadMode, err error) error {
+	host := r.ref.Registry()
+	r.c.pushState().setMode(host, next)
+	r.c.logger.DebugContext(ctx, "push: upload form refused, switching", "host", host, "from", from, "to", next, "error", err)
+	return &modeSwitchError{err: err, mode: next}
 }
 
 // modeSwitchError is a blob upload refused in a form that the host does not accept;

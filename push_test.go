@@ -34,7 +34,9 @@ type fakePush struct {
 	location string
 	// patch is what the registry does with PATCH: "" accepts it; "refuse" answers
 	// 405 (the upload needs one PUT); "cap" answers 416 to a body over 4 MiB
-	// without Content-Range (GHCR) and 201 with a stale Range to chunks (ECR).
+	// without Content-Range (GHCR) and 201 with a stale Range to chunks (ECR);
+	// "stall" reads 1 KiB of the body then nothing more; "emptyput" answers 500 to a
+	// closing PUT without a body after a PATCH (ECR in 2022).
 	patch string
 	// mount is the answer to a mount of a blob the registry has: 201 or 202.
 	mount int
@@ -266,6 +268,10 @@ func (f *fakePush) serveUpload(w http.ResponseWriter, r *http.Request, name, id 
 	if err != nil {
 		return
 	}
+	if f.patch == "emptyput" && r.Method == http.MethodPut && len(body) == 0 && len(data) > 0 {
+		fakeError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
+		return
+	}
 	data = append(data, body...)
 	f.sessions[id] = data
 	switch r.Method {
@@ -357,6 +363,7 @@ func TestPushFallback(t *testing.T) {
 	}{
 		{"refuse", uploadPut},
 		{"cap", uploadChunked},
+		{"emptyput", uploadChunked},
 	} {
 		t.Run(tc.patch, func(t *testing.T) {
 			f := newFakePush(t, func(f *fakePush) { f.patch = tc.patch })

@@ -285,6 +285,17 @@ func TestPushAuth(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPulled(t, c, reg.Ref("x", "v1"), img.Manifest, img)
+			// An upload abandoned half way is cancelled with the token at hand: no
+			// delete scope is asked for.
+			big := makeBlob(32, 2<<20)
+			w, err := dst.OpenBlob(t.Context(), ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digest.FromBytes(big), Size: int64(len(big))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(big[:1<<20]); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
 			if mode == authToken {
 				for _, s := range reg.Issuer.RequestedScopes() {
 					if s != "repository:x:pull,push" && s != "repository:x:pull" {
@@ -296,7 +307,7 @@ func TestPushAuth(t *testing.T) {
 			anon, _ := pushClient(t, reg, false)
 			dst, _ = anon.Repository(reg.Ref("x", "v2"))
 			data := []byte("not in the registry")
-			err := uploadBlob(t.Context(), dst, ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}, data)
+			err = uploadBlob(t.Context(), dst, ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(data), Size: int64(len(data))}, data)
 			want := "push to " + reg.Host + "/x: unauthorized (scope repository:x:pull,push)"
 			if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") || !errors.Is(err, ocistream.ErrUnauthorized) {
 				t.Fatalf("anonymous push: %v, want %q", err, want)

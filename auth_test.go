@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocistream/ocistream/internal/fakeregistry"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
@@ -100,55 +101,6 @@ func (ts *tokenServer) counts() (gets, posts int) {
 	return ts.gets, ts.posts
 }
 
-// bearerRegistry answers 401 with a Bearer challenge naming realm unless the request
-// carries "Bearer <token>"; then it serves manifests, tags and blobs of one image.
-type bearerRegistry struct {
-	realm, token string
-	requests     atomic.Int64
-	unauthorized atomic.Int64
-	manifest     []byte
-	noDigest     bool // omit Docker-Content-Digest (ECR, Red Hat)
-	blob         []byte
-	blobRedirect string // if set, blob GETs redirect here
-}
-
-func (rg *bearerRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rg.requests.Add(1)
-	if r.Header.Get("Authorization") != "Bearer "+rg.token {
-		rg.unauthorized.Add(1)
-		scope := ""
-		if name, _, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v2/"), "/manifests/"); ok {
-			scope = fmt.Sprintf(`,scope="repository:%s:pull"`, name)
-		}
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="registry.test"%s`, rg.realm, scope))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}`)
-		return
-	}
-	switch {
-	case r.URL.Path == "/v2/":
-		w.WriteHeader(http.StatusOK)
-	case strings.Contains(r.URL.Path, "/manifests/"):
-		w.Header().Set("Content-Type", ocitypes.MediaTypeOCIManifest)
-		if !rg.noDigest {
-			w.Header().Set("Docker-Content-Digest", sha256Digest(rg.manifest))
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(rg.manifest)))
-		if r.Method == http.MethodGet {
-			w.Write(rg.manifest)
-		}
-	case strings.Contains(r.URL.Path, "/blobs/"):
-		if rg.blobRedirect != "" {
-			http.Redirect(w, r, rg.blobRedirect, http.StatusTemporaryRedirect)
-			return
-		}
-		w.Write(rg.blob)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
 func sha256Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
@@ -156,14 +108,36 @@ func sha256Digest(b []byte) string {
 
 const testManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}`
 
-func newBearerPair(t *testing.T, ts *tokenServer, token string) (*bearerRegistry, *httptest.Server, *httptest.Server) {
+// bearerAuth is the access control of the fake registry of newBearerPair: a Bearer
+// challenge naming the token server tsrv, accepting only token.
+func bearerAuth(tsrv *httptest.Server, token string) fakeregistry.Auth {
+	return fakeregistry.Auth{Scheme: "bearer", Realm: tsrv.URL + "/token", Service: "registry.test", Token: token}
+}
+
+// newBearerPair starts ts and a fake registry that answers 401 with a Bearer challenge
+// naming ts unless the request carries "Bearer <token>"; then it serves testManifest
+// as a/b:v1 and library/app:v1.
+func newBearerPair(t *testing.T, ts *tokenServer, token string) (*fakeregistry.Registry, *httptest.Server, *httptest.Server) {
 	t.Helper()
 	tsrv := httptest.NewServer(ts)
 	t.Cleanup(tsrv.Close)
-	rg := &bearerRegistry{realm: tsrv.URL + "/token", token: token, manifest: []byte(testManifest)}
-	rsrv := httptest.NewServer(rg)
-	t.Cleanup(rsrv.Close)
-	return rg, rsrv, tsrv
+	rg := fakeregistry.Start(t)
+	rg.SetAuth(bearerAuth(tsrv, token))
+	for _, repo := range []string{"a/b", "library/app"} {
+		rg.PutManifest(repo, "v1", ocitypes.MediaTypeOCIManifest, []byte(testManifest))
+	}
+	return rg, rg.Server, tsrv
+}
+
+// unauthorized counts the requests rg answered 401.
+func unauthorized(rg *fakeregistry.Registry) int {
+	n := 0
+	for _, q := range rg.Log() {
+		if q.Status == http.StatusUnauthorized {
+			n++
+		}
+	}
+	return n
 }
 
 func TestBearerAnonymousGet(t *testing.T) {
@@ -180,7 +154,7 @@ func TestBearerAnonymousGet(t *testing.T) {
 	if gets != 1 || posts != 0 {
 		t.Errorf("token requests: %d GET, %d POST; want one GET (cached after)", gets, posts)
 	}
-	if n := rg.unauthorized.Load(); n != 1 {
+	if n := unauthorized(rg); n != 1 {
 		t.Errorf("401s = %d, want 1 (only the first request)", n)
 	}
 	q := ts.queries[0]
@@ -257,7 +231,7 @@ func TestBearerTokenRenegotiatedOnceOn401(t *testing.T) {
 	if _, _, err := c.Manifest(t.Context(), ref); err != nil {
 		t.Fatal(err)
 	}
-	rg.token = "rotated" // the cached "tok" is now refused
+	rg.SetAuth(bearerAuth(tsrv, "rotated")) // the cached "tok" is now refused
 	ts.mu.Lock()
 	ts.body = `{"token":"rotated","expires_in":3600}`
 	ts.mu.Unlock()
@@ -267,13 +241,13 @@ func TestBearerTokenRenegotiatedOnceOn401(t *testing.T) {
 	if gets, _ := ts.counts(); gets != 2 {
 		t.Errorf("token GETs = %d, want 2", gets)
 	}
-	rg.token = "never" // no token works any more
-	before := rg.requests.Load()
+	rg.SetAuth(bearerAuth(tsrv, "never")) // no token works any more
+	before := rg.Requests()
 	_, _, err := c.Manifest(t.Context(), ref)
 	if !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
-	if n := rg.requests.Load() - before; n != 2 {
+	if n := rg.Requests() - before; n != 2 {
 		t.Errorf("requests for a refused token = %d, want 2 (one re-negotiation, no loop)", n)
 	}
 }
@@ -292,7 +266,7 @@ func TestTokenExpiryRenewsBeforeUse(t *testing.T) {
 	if gets, _ := ts.counts(); gets != 2 {
 		t.Errorf("token GETs = %d, want 2 (renewed after expiry)", gets)
 	}
-	if n := rg.unauthorized.Load(); n != 1 {
+	if n := unauthorized(rg); n != 1 {
 		t.Errorf("401s = %d, want 1: an expired token must be renewed before it is sent", n)
 	}
 }
@@ -363,8 +337,7 @@ func TestBlobRedirectDropsAuthorization(t *testing.T) {
 	defer storage.Close()
 	ts := &tokenServer{}
 	rg, rsrv, tsrv := newBearerPair(t, ts, "tok")
-	rg.blob = blob
-	rg.blobRedirect = storage.URL + "/blobs/data?X-Amz-Signature=abc"
+	rg.AddFault(fakeregistry.Fault{Path: "/blobs/", Redirect: storage.URL + "/blobs/data?X-Amz-Signature=abc"})
 	c := newTestClient(t, rsrv, WithPlainHTTP(hostOf(rsrv), hostOf(tsrv), hostOf(storage)))
 	d := ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: digestOf(blob), Size: int64(len(blob))}
 	rc, err := c.Blob(t.Context(), hostOf(rsrv)+"/a/b", d)
@@ -408,7 +381,7 @@ func TestBlobRelativeRedirectSameHost(t *testing.T) {
 func TestResolveWithoutDockerContentDigest(t *testing.T) {
 	ts := &tokenServer{}
 	rg, rsrv, tsrv := newBearerPair(t, ts, "tok")
-	rg.noDigest = true
+	rg.AddFault(fakeregistry.Fault{Path: "/manifests/", OmitDigest: true}) // ECR, Red Hat
 	c := newTestClient(t, rsrv, WithPlainHTTP(hostOf(rsrv), hostOf(tsrv)))
 	d, err := c.Resolve(t.Context(), hostOf(rsrv)+"/a/b:v1")
 	if err != nil {
@@ -590,17 +563,20 @@ func TestGCRTagsWithoutPagination(t *testing.T) {
 }
 
 func TestQuayAbsoluteLink(t *testing.T) {
-	ts := &tagServer{tags: []string{"a", "b", "c"}}
-	ts.link = func(r *http.Request, last string, n int) string {
-		return fmt.Sprintf(`<http://%s/v2/ns/repo/tags/list?n=%d&next_page=%s>; rel="next"`, r.Host, n, url.QueryEscape(last))
+	reg := fakeregistry.New()
+	for _, tag := range []string{"a", "b", "c"} {
+		reg.PutManifest("ns/repo", tag, ocitypes.MediaTypeOCIManifest, []byte(testManifest))
 	}
+	reg.SetNextLink(func(r *http.Request, last string, n int) string {
+		return fmt.Sprintf(`<http://%s/v2/ns/repo/tags/list?n=%d&next_page=%s>; rel="next"`, r.Host, n, url.QueryEscape(last))
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if np := r.URL.Query().Get("next_page"); np != "" {
 			q := r.URL.Query()
 			q.Set("last", np)
 			r.URL.RawQuery = q.Encode()
 		}
-		ts.ServeHTTP(w, r)
+		reg.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
 	c := newTestClient(t, srv)

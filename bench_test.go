@@ -2,200 +2,36 @@ package ocistream
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-
+	"github.com/ocistream/ocistream/internal/fakeregistry"
 	"github.com/ocistream/ocistream/layout"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
 // The benchmarks of the hot paths of a pull: hashing, the verifying blob reader against
 // a bare HTTP download, chunked reads, and a whole Pull into a layout directory. They run
-// against an in-process registry on loopback (httptest), so the server's CPU and
-// allocations share the process with the client's: compare benchmarks with each other,
-// not with a remote registry. bench/ at the repository root compares the CLI with other
+// against an in-process fake registry on loopback (internal/fakeregistry), so the
+// server's CPU and allocations share the process with the client's: compare benchmarks
+// with each other, not with a remote registry. bench/ at the repository root compares the CLI with other
 // tools on a real registry.
 //
 //	go test -run '^$' -bench . -benchtime 10x
 //	OCISTREAM_BENCH_HEAP=1 go test -run '^$' -bench PullPeakHeap
 
-// benchBlockSize is the period of a generated blob: a random block of this size,
-// repeated, with each repetition stamped with the blob's id and its own index.
-const benchBlockSize = 1 << 20
-
-// benchBlock is the random block every generated blob repeats.
-var benchBlock = sync.OnceValue(func() []byte {
-	b := make([]byte, benchBlockSize)
-	_, _ = rand.NewChaCha8([32]byte{'o', 'c', 'i', 's', 't', 'r', 'e', 'a', 'm'}).Read(b)
-	return b
-})
-
-// benchContent is a blob the bench registry serves.
-type benchContent interface {
-	size() int64
-	// writeRange writes bytes [start, end) of the blob to w.
-	writeRange(w io.Writer, start, end int64) error
-}
-
-// benchGenerated is a blob of any size made on the fly, never held in memory: the
-// shared random block repeated, the first 16 bytes of each repetition replaced by the
-// blob id and the repetition's index, so that blobs and blocks all differ.
-type benchGenerated struct {
-	id uint64
-	n  int64
-}
-
-func (g benchGenerated) size() int64 { return g.n }
-
-func (g benchGenerated) writeRange(w io.Writer, start, end int64) error {
-	block := benchBlock()
-	var stamp [16]byte
-	binary.BigEndian.PutUint64(stamp[:8], g.id)
-	for off := start; off < end; {
-		in := off % benchBlockSize
-		stop := min(end-off, benchBlockSize-in) + in // within this block
-		if in < int64(len(stamp)) {
-			binary.BigEndian.PutUint64(stamp[8:], uint64(off/benchBlockSize))
-			head := min(stop, int64(len(stamp)))
-			if _, err := w.Write(stamp[in:head]); err != nil {
-				return err
-			}
-			off += head - in
-			in = head
-		}
-		if in < stop {
-			if _, err := w.Write(block[in:stop]); err != nil {
-				return err
-			}
-			off += stop - in
-		}
-	}
-	return nil
-}
-
-// benchBytes is a small blob held in memory (a config, a manifest).
-type benchBytes []byte
-
-func (b benchBytes) size() int64 { return int64(len(b)) }
-
-func (b benchBytes) writeRange(w io.Writer, start, end int64) error {
-	_, err := w.Write(b[start:end])
-	return err
-}
-
-// benchDescriptor hashes c and returns its descriptor.
-func benchDescriptor(c benchContent, mediaType string) ocitypes.Descriptor {
-	h := sha256.New()
-	if err := c.writeRange(h, 0, c.size()); err != nil {
-		panic(err) // hash.Hash never fails
-	}
-	return ocitypes.Descriptor{MediaType: mediaType, Digest: digest.NewDigest(digest.SHA256, h), Size: c.size()}
-}
-
-// benchRegistry is a read-only registry of one repository: GET /v2/, GET and HEAD of
-// manifests by tag or digest, GET of blobs with single byte ranges.
-type benchRegistry struct {
-	manifests map[string]benchManifest // by tag and by digest
-	blobs     map[digest.Digest]benchContent
-}
-
-type benchManifest struct {
-	mediaType string
-	body      []byte
-	digest    digest.Digest
-}
-
-func (g *benchRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	switch {
-	case p == "/v2/":
-		w.WriteHeader(http.StatusOK)
-	case strings.Contains(p, "/manifests/"):
-		m, ok := g.manifests[p[strings.LastIndex(p, "/")+1:]]
-		if !ok {
-			http.Error(w, `{"errors":[{"code":"MANIFEST_UNKNOWN"}]}`, http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", m.mediaType)
-		w.Header().Set("Docker-Content-Digest", m.digest.String())
-		w.Header().Set("Content-Length", strconv.Itoa(len(m.body)))
-		if r.Method != http.MethodHead {
-			_, _ = w.Write(m.body)
-		}
-	case strings.Contains(p, "/blobs/"):
-		dg := digest.Digest(p[strings.LastIndex(p, "/")+1:])
-		c, ok := g.blobs[dg]
-		if !ok {
-			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
-			return
-		}
-		start, end, status := int64(0), c.size(), http.StatusOK
-		if rng := r.Header.Get("Range"); rng != "" {
-			var ok bool
-			if start, end, ok = benchParseRange(rng, c.size()); !ok {
-				w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-				return
-			}
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, c.size()))
-			status = http.StatusPartialContent
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", strconv.FormatInt(end-start, 10))
-		w.Header().Set("Docker-Content-Digest", dg.String())
-		w.WriteHeader(status)
-		if r.Method != http.MethodHead {
-			_ = c.writeRange(w, start, end)
-		}
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// benchParseRange parses "bytes=a-b" or "bytes=a-" into [start, end).
-func benchParseRange(v string, size int64) (start, end int64, ok bool) {
-	spec, found := strings.CutPrefix(v, "bytes=")
-	if !found {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(spec, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 || start >= size {
-		return 0, 0, false
-	}
-	end = size
-	if b != "" {
-		last, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || last < start {
-			return 0, 0, false
-		}
-		end = min(last+1, size)
-	}
-	return start, end, true
-}
-
-// benchSetup is a bench registry serving one image, and a client for it.
+// benchSetup is a fake registry serving one image of generated layers, and a client
+// for it.
 type benchSetup struct {
 	client *Client
 	repo   string // host:port/bench/img
@@ -204,52 +40,26 @@ type benchSetup struct {
 	total  int64 // bytes of config and layers
 }
 
-// newBenchSetup starts a bench registry with an image of layers generated blobs of
-// layerSize bytes each, tagged latest.
+// newBenchSetup starts a fake registry with an image of layers generated blobs of
+// layerSize bytes each (made as they are served, never held), tagged latest.
 func newBenchSetup(b *testing.B, layers int, layerSize int64) *benchSetup {
 	b.Helper()
-	g := &benchRegistry{manifests: map[string]benchManifest{}, blobs: map[digest.Digest]benchContent{}}
-	s := &benchSetup{}
-	var diffIDs []digest.Digest
+	reg := fakeregistry.Start(b)
+	var contents []fakeregistry.Content
 	for i := range layers {
-		c := benchGenerated{id: uint64(i + 1), n: layerSize}
-		d := benchDescriptor(c, ocitypes.MediaTypeOCILayerGzip)
-		g.blobs[d.Digest] = c
-		s.layers = append(s.layers, d)
-		diffIDs = append(diffIDs, d.Digest)
-		s.total += d.Size
+		contents = append(contents, fakeregistry.Generated(uint64(i+1), layerSize))
 	}
-	cfg, err := json.Marshal(ocitypes.Image{
-		Platform: ocitypes.Platform{OS: "linux", Architecture: "amd64"},
-		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
-	})
+	img := reg.PushImage("bench/img", "latest", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, contents...)
+	s := &benchSetup{layers: img.Layers, total: img.Config.Size}
+	for _, l := range img.Layers {
+		s.total += l.Size
+	}
+	var err error
+	s.client, err = New(WithPlainHTTP(reg.Host()))
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfgDesc := benchDescriptor(benchBytes(cfg), ocitypes.MediaTypeOCIConfig)
-	g.blobs[cfgDesc.Digest] = benchBytes(cfg)
-	s.total += cfgDesc.Size
-	body, err := json.Marshal(ocitypes.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocitypes.MediaTypeOCIManifest,
-		Config:    cfgDesc,
-		Layers:    s.layers,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := benchManifest{mediaType: ocitypes.MediaTypeOCIManifest, body: body, digest: digest.FromBytes(body)}
-	g.manifests["latest"] = m
-	g.manifests[m.digest.String()] = m
-
-	srv := httptest.NewServer(g)
-	b.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	s.client, err = New(WithPlainHTTP(host))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s.repo = host + "/bench/img"
+	s.repo = reg.Host() + "/bench/img"
 	s.ref = s.repo + ":latest"
 	return s
 }

@@ -2,32 +2,37 @@ package ocistream_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/internal/fakeregistry"
 	"github.com/ocistream/ocistream/layout"
 	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/opencontainers/go-digest"
 )
+
+// exampleServer serves an in-memory registry that setup fills, on loopback.
+func exampleServer(setup func(reg *fakeregistry.Registry)) *httptest.Server {
+	reg := fakeregistry.New()
+	setup(reg)
+	return httptest.NewServer(reg)
+}
 
 // exampleRegistry serves the tags of one repository to clients presenting Basic
 // credentials, like a registry:2 with htpasswd auth.
 func exampleRegistry() *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if user, pass, ok := r.BasicAuth(); !ok || user != "reader" || pass != "s3cret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="Registry Realm"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
+	return exampleServer(func(reg *fakeregistry.Registry) {
+		reg.SetAuth(fakeregistry.Auth{Scheme: "basic", Username: "reader", Password: "s3cret"})
+		for _, tag := range []string{"1.0", "1.1", "latest"} {
+			reg.PushImage("team/app", tag, ocitypes.Platform{OS: "linux", Architecture: "amd64"})
 		}
-		json.NewEncoder(w).Encode(map[string]any{"name": "team/app", "tags": []string{"1.0", "1.1", "latest"}})
-	}))
+	})
 }
 
 // Range over the tags of a repository that needs credentials. Pages are fetched as
@@ -72,9 +77,9 @@ func ExampleCollect() {
 // Pull an image into an OCI image layout directory. A second pull of the same image
 // downloads nothing; an interrupted one continues where it stopped.
 func ExampleClient_Pull() {
-	reg := newMemRegistry()
-	reg.pushImage("team/app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 1024, 1)
-	srv := httptest.NewServer(reg)
+	srv := exampleServer(func(reg *fakeregistry.Registry) {
+		pushImage(reg, "team/app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 1024, 1)
+	})
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 
@@ -109,10 +114,9 @@ func ExampleClient_Pull() {
 // Stream a blob in Range-requested chunks; the iterator verifies the digest of the
 // whole once the last chunk is read.
 func ExampleClient_BlobChunks() {
-	reg := newMemRegistry()
 	blob := []byte("0123456789abcdefghij")
-	d := reg.addBlob(blob, "application/octet-stream")
-	srv := httptest.NewServer(reg)
+	d := ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromBytes(blob), Size: int64(len(blob))}
+	srv := exampleServer(func(reg *fakeregistry.Registry) { reg.PutBlob("team/app", fakeregistry.Bytes(blob)) })
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	c, _ := ocistream.New(ocistream.WithPlainHTTP(u.Host))

@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,126 +19,30 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/internal/fakeregistry"
 	"github.com/ocistream/ocistream/layout"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
-// memRegistry serves manifests (by tag and digest) and blobs from memory, counting
-// blob bytes served.
-type memRegistry struct {
-	mu        sync.Mutex
-	manifests map[string]memManifest // "repo:tag" and "repo@digest"
-	blobs     map[digest.Digest][]byte
-	served    atomic.Int64
-	blobGets  atomic.Int64
-}
-
-type memManifest struct {
-	mediaType string
-	body      []byte
-}
-
-func newMemRegistry() *memRegistry {
-	return &memRegistry{manifests: map[string]memManifest{}, blobs: map[digest.Digest][]byte{}}
-}
-
-func (m *memRegistry) addBlob(b []byte, mediaType string) ocitypes.Descriptor {
-	d := digest.FromBytes(b)
-	m.mu.Lock()
-	m.blobs[d] = b
-	m.mu.Unlock()
-	return ocitypes.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(b))}
-}
-
-func (m *memRegistry) addManifest(repo, tag, mediaType string, v any) ocitypes.Descriptor {
-	body, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	d := digest.FromBytes(body)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.manifests[repo+"@"+d.String()] = memManifest{mediaType, body}
-	if tag != "" {
-		m.manifests[repo+":"+tag] = memManifest{mediaType, body}
-	}
-	return ocitypes.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(body))}
-}
-
-func (m *memRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := strings.TrimPrefix(r.URL.Path, "/v2/")
-	if repo, ref, ok := strings.Cut(path, "/manifests/"); ok {
-		sep := ":"
-		if strings.Contains(ref, ":") {
-			sep = "@"
-		}
-		m.mu.Lock()
-		mf, found := m.manifests[repo+sep+ref]
-		m.mu.Unlock()
-		if !found {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}`)
-			return
-		}
-		w.Header().Set("Content-Type", mf.mediaType)
-		w.Header().Set("Docker-Content-Digest", digest.FromBytes(mf.body).String())
-		w.Write(mf.body)
-		return
-	}
-	if _, d, ok := strings.Cut(path, "/blobs/"); ok {
-		m.mu.Lock()
-		b, found := m.blobs[digest.Digest(d)]
-		m.mu.Unlock()
-		if !found {
-			http.NotFound(w, r)
-			return
-		}
-		m.blobGets.Add(1)
-		start, end := int64(0), int64(len(b)-1)
-		if rng := r.Header.Get("Range"); rng != "" {
-			fmt.Sscanf(rng, "bytes=%d-%d", &start, &end)
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, len(b)))
-			w.Header().Set("Content-Length", fmt.Sprint(end-start+1))
-			w.WriteHeader(http.StatusPartialContent)
-		}
-		n, _ := w.Write(b[start : end+1])
-		m.served.Add(int64(n))
-		return
-	}
-	http.NotFound(w, r)
-}
-
-// pushImage adds a one-platform image with n layers of size bytes each.
-func (m *memRegistry) pushImage(repo, tag string, p ocitypes.Platform, n, size int, seed byte) ocitypes.Descriptor {
-	var layers []ocitypes.Descriptor
-	var diffIDs []digest.Digest
+// pushImage stores in reg a one-platform image of n layers of size bytes each, made
+// from seed, and returns its manifest's descriptor.
+func pushImage(reg *fakeregistry.Registry, repo, tag string, p ocitypes.Platform, n, size int, seed byte) ocitypes.Descriptor {
+	var layers []fakeregistry.Content
 	for i := range n {
-		b := bytes.Repeat([]byte{seed, byte(i)}, size/2)
-		layers = append(layers, m.addBlob(b, ocitypes.MediaTypeOCILayer))
-		diffIDs = append(diffIDs, digest.FromBytes(b))
+		layers = append(layers, fakeregistry.Bytes(bytes.Repeat([]byte{seed, byte(i)}, size/2)))
 	}
-	cfg, _ := json.Marshal(map[string]any{
-		"architecture": p.Architecture, "os": p.OS, "variant": p.Variant,
-		"rootfs": map[string]any{"type": "layers", "diff_ids": diffIDs},
-	})
-	config := m.addBlob(cfg, ocitypes.MediaTypeOCIConfig)
-	return m.addManifest(repo, tag, ocitypes.MediaTypeOCIManifest, map[string]any{
-		"schemaVersion": 2, "mediaType": ocitypes.MediaTypeOCIManifest, "config": config, "layers": layers,
-	})
+	return reg.PushImage(repo, tag, p, layers...).Manifest
 }
 
-func (m *memRegistry) pushIndex(repo, tag string, platforms ...ocitypes.Platform) ocitypes.Descriptor {
+// pushIndex stores in reg an index of one image (two layers of 4096 bytes) per platform.
+func pushIndex(reg *fakeregistry.Registry, repo, tag string, platforms ...ocitypes.Platform) ocitypes.Descriptor {
 	var entries []ocitypes.Descriptor
 	for i, p := range platforms {
-		d := m.pushImage(repo, "", p, 2, 4096, byte(i+1))
-		p := p
+		d := pushImage(reg, repo, "", p, 2, 4096, byte(i+1))
 		d.Platform = &p
 		entries = append(entries, d)
 	}
-	return m.addManifest(repo, tag, ocitypes.MediaTypeOCIIndex, map[string]any{
-		"schemaVersion": 2, "mediaType": ocitypes.MediaTypeOCIIndex, "manifests": entries,
-	})
+	return reg.PushIndex(repo, tag, entries...)
 }
 
 func newPullClient(t *testing.T, srv *httptest.Server) (*ocistream.Client, string) {
@@ -154,14 +56,12 @@ func newPullClient(t *testing.T, srv *httptest.Server) (*ocistream.Client, strin
 }
 
 func TestPullPlatformSelection(t *testing.T) {
-	reg := newMemRegistry()
+	reg := fakeregistry.Start(t)
 	amd64 := ocitypes.Platform{OS: "linux", Architecture: "amd64"}
 	arm64 := ocitypes.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
 	armv7 := ocitypes.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
-	reg.pushIndex("multi", "v1", amd64, arm64, armv7)
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	c, host := newPullClient(t, srv)
+	pushIndex(reg, "multi", "v1", amd64, arm64, armv7)
+	c, host := newPullClient(t, reg.Server)
 
 	tests := []struct {
 		want     string
@@ -244,11 +144,9 @@ func checkReachable(t *testing.T, dir *layout.Dir, root ocitypes.Descriptor) {
 }
 
 func TestPullSkipsPresentBlobsAndReportsProgress(t *testing.T) {
-	reg := newMemRegistry()
-	reg.pushImage("app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 3, 2<<20, 7)
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	c, host := newPullClient(t, srv)
+	reg := fakeregistry.Start(t)
+	pushImage(reg, "app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 3, 2<<20, 7)
+	c, host := newPullClient(t, reg.Server)
 	path := filepath.Join(t.TempDir(), "out")
 	pull := func() map[ocistream.ProgressKind]int {
 		dir, err := layout.OpenDir(path, nil)
@@ -268,22 +166,20 @@ func TestPullSkipsPresentBlobsAndReportsProgress(t *testing.T) {
 	if first[ocistream.BlobDone] != 4 || first[ocistream.BlobStarted] != 4 || first[ocistream.BlobProgress] < 3 {
 		t.Errorf("first pull events = %v", first)
 	}
-	served := reg.served.Load()
+	served := reg.Served("/blobs/")
 	second := pull()
 	if second[ocistream.BlobSkipped] != 4 || second[ocistream.BlobStarted] != 0 {
 		t.Errorf("second pull events = %v, want 4 skipped", second)
 	}
-	if reg.served.Load() != served {
-		t.Errorf("second pull downloaded %d blob bytes, want 0", reg.served.Load()-served)
+	if reg.Served("/blobs/") != served {
+		t.Errorf("second pull downloaded %d blob bytes, want 0", reg.Served("/blobs/")-served)
 	}
 }
 
 func TestPullIntoTar(t *testing.T) {
-	reg := newMemRegistry()
-	reg.pushImage("app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 10000, 3)
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	c, host := newPullClient(t, srv)
+	reg := fakeregistry.Start(t)
+	pushImage(reg, "app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 10000, 3)
+	c, host := newPullClient(t, reg.Server)
 	var buf bytes.Buffer
 	tw := layout.NewTar(&buf, nil)
 	if _, err := c.Pull(t.Context(), host+"/app:v1", tw, nil); err != nil {
@@ -300,11 +196,9 @@ func TestPullIntoTar(t *testing.T) {
 }
 
 func TestPullCanceled(t *testing.T) {
-	reg := newMemRegistry()
-	reg.pushImage("app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 1000, 3)
-	srv := httptest.NewServer(reg)
-	defer srv.Close()
-	c, host := newPullClient(t, srv)
+	reg := fakeregistry.Start(t)
+	pushImage(reg, "app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 2, 1000, 3)
+	c, host := newPullClient(t, reg.Server)
 	dir, err := layout.OpenDir(filepath.Join(t.TempDir(), "out"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -333,34 +227,26 @@ func TestPullForeignLayers(t *testing.T) {
 	good := serve(layer)
 	bad := serve(append(bytes.Clone(layer[:len(layer)-1]), 'X'))
 
-	push := func(reg *memRegistry, repo string, urls ...string) {
-		cfg := reg.addBlob([]byte(`{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}`), ocitypes.MediaTypeOCIConfig)
+	push := func(reg *fakeregistry.Registry, repo string, urls ...string) {
+		cfg := []byte(`{"architecture":"amd64","os":"windows","rootfs":{"type":"layers","diff_ids":[]}}`)
+		cfgDigest := reg.PutBlob(repo, fakeregistry.Bytes(cfg))
 		foreign := ocitypes.Descriptor{MediaType: ocitypes.MediaTypeDockerForeignLayer, Digest: digest.FromBytes(layer), Size: int64(len(layer)), URLs: urls}
-		reg.addManifest(repo, "v1", ocitypes.MediaTypeDockerManifest, map[string]any{
+		reg.PushManifest(repo, "v1", ocitypes.MediaTypeDockerManifest, map[string]any{
 			"schemaVersion": 2, "mediaType": ocitypes.MediaTypeDockerManifest,
-			"config": ocitypes.Descriptor{MediaType: ocitypes.MediaTypeDockerConfig, Digest: cfg.Digest, Size: cfg.Size}, "layers": []ocitypes.Descriptor{foreign},
+			"config": ocitypes.Descriptor{MediaType: ocitypes.MediaTypeDockerConfig, Digest: cfgDigest, Size: int64(len(cfg))}, "layers": []ocitypes.Descriptor{foreign},
 		})
 	}
-	reg := newMemRegistry()
+	reg := fakeregistry.Start(t)
 	push(reg, "good", good.URL+"/layer")
 	push(reg, "fallback", bad.URL+"/layer", good.URL+"/layer")
 	push(reg, "bad", bad.URL+"/layer")
 	push(reg, "plainhttp", strings.Replace(good.URL, "https://", "http://", 1)+"/layer")
 	// The registry demands credentials; the foreign host must never see them.
-	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="r"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	})
-	srv := httptest.NewServer(authed)
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL)
+	reg.SetAuth(fakeregistry.Auth{Scheme: "basic", Username: "u", Password: "p"})
+	host := reg.Host()
 	pool := good.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	c, err := ocistream.New(ocistream.WithPlainHTTP(u.Host), ocistream.WithRootCAs(pool),
-		ocistream.WithCredentials(ocistream.StaticCredentials(u.Host, ocistream.Credential{Username: "u", Password: "p"})))
+	c, err := ocistream.New(ocistream.WithPlainHTTP(host), ocistream.WithRootCAs(pool),
+		ocistream.WithCredentials(ocistream.StaticCredentials(host, ocistream.Credential{Username: "u", Password: "p"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +269,7 @@ func TestPullForeignLayers(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dir.Close()
-			desc, err := c.Pull(t.Context(), u.Host+"/"+tt.repo+":v1", dir, &ocistream.PullOptions{Platform: &windows, SkipForeign: tt.skip})
+			desc, err := c.Pull(t.Context(), host+"/"+tt.repo+":v1", dir, &ocistream.PullOptions{Platform: &windows, SkipForeign: tt.skip})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Pull = %v, want %v", err, tt.wantErr)

@@ -2,7 +2,6 @@ package ocistream
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,49 +9,23 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ocistream/ocistream/internal/fakeregistry"
+	"github.com/ocistream/ocistream/ocitypes"
 )
 
-// tagServer serves tags/list of one repository with distribution's pagination: a
-// relative Link with last and n. It counts requests.
-type tagServer struct {
-	tags     []string
-	requests atomic.Int64
-	// link rewrites the Link header value; nil keeps distribution's.
-	link func(r *http.Request, last string, n int) string
-}
-
-func (s *tagServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	if !strings.HasSuffix(r.URL.Path, "/tags/list") {
-		http.Error(w, "unexpected path "+r.URL.Path, http.StatusNotFound)
-		return
+// newTagRegistry starts a fake registry whose repository repo has tags, each naming a
+// small manifest.
+func newTagRegistry(t *testing.T, repo string, tags ...string) *fakeregistry.Registry {
+	t.Helper()
+	reg := fakeregistry.Start(t)
+	for _, tag := range tags {
+		reg.PutManifest(repo, tag, ocitypes.MediaTypeOCIManifest, []byte(`{"schemaVersion":2}`))
 	}
-	n := len(s.tags)
-	if v := r.URL.Query().Get("n"); v != "" {
-		n, _ = strconv.Atoi(v)
-	}
-	last := r.URL.Query().Get("last")
-	start, _ := slices.BinarySearch(s.tags, last)
-	if last != "" && start < len(s.tags) && s.tags[start] == last {
-		start++
-	}
-	end := min(start+n, len(s.tags))
-	page := s.tags[start:end]
-	if end < len(s.tags) {
-		lastOnPage := page[len(page)-1]
-		v := fmt.Sprintf(`</v2/%s?last=%s&n=%d>; rel="next"`, strings.TrimPrefix(r.URL.Path, "/v2/"), url.QueryEscape(lastOnPage), n)
-		if s.link != nil {
-			v = s.link(r, lastOnPage, n)
-		}
-		w.Header().Set("Link", v)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"name": "repo", "tags": page})
+	return reg
 }
 
 func newTestClient(t *testing.T, srv *httptest.Server, opts ...Option) *Client {
@@ -78,11 +51,9 @@ func TestTagsPagination(t *testing.T) {
 	}
 	for _, pageSize := range []int{1, 2, len(tags), len(tags) + 10} {
 		t.Run(fmt.Sprintf("n=%d", pageSize), func(t *testing.T) {
-			ts := &tagServer{tags: tags}
-			srv := httptest.NewServer(ts)
-			defer srv.Close()
-			c := newTestClient(t, srv)
-			seq := c.Tags(t.Context(), hostOf(srv)+"/a/b", &ListOptions{PageSize: pageSize})
+			reg := newTagRegistry(t, "a/b", tags...)
+			c := newTestClient(t, reg.Server)
+			seq := c.Tags(t.Context(), reg.Host()+"/a/b", &ListOptions{PageSize: pageSize})
 			got, err := Collect(seq)
 			if err != nil {
 				t.Fatal(err)
@@ -91,7 +62,7 @@ func TestTagsPagination(t *testing.T) {
 				t.Errorf("tags = %v, want %v", got, tags)
 			}
 			wantPages := (len(tags) + pageSize - 1) / pageSize
-			if n := ts.requests.Load(); n != int64(wantPages) {
+			if n := reg.Requests(); n != wantPages {
 				t.Errorf("requests = %d, want %d", n, wantPages)
 			}
 			// Re-ranging starts over.
@@ -100,14 +71,14 @@ func TestTagsPagination(t *testing.T) {
 				t.Errorf("second range = %v, %v; want %v", again, err, tags)
 			}
 			// Breaking after the first tag costs exactly one request.
-			before := ts.requests.Load()
+			before := reg.Requests()
 			for tag, err := range seq {
 				if err != nil || tag != tags[0] {
 					t.Errorf("first = %q, %v", tag, err)
 				}
 				break
 			}
-			if n := ts.requests.Load() - before; n != 1 {
+			if n := reg.Requests() - before; n != 1 {
 				t.Errorf("break after first item cost %d requests, want 1", n)
 			}
 		})
@@ -115,12 +86,10 @@ func TestTagsPagination(t *testing.T) {
 }
 
 func TestTagsLastAndLazy(t *testing.T) {
-	ts := &tagServer{tags: []string{"a", "b", "c", "d"}}
-	srv := httptest.NewServer(ts)
-	defer srv.Close()
-	c := newTestClient(t, srv)
-	seq := c.Tags(t.Context(), hostOf(srv)+"/r", &ListOptions{PageSize: 1, Last: "b"})
-	if n := ts.requests.Load(); n != 0 {
+	reg := newTagRegistry(t, "r", "a", "b", "c", "d")
+	c := newTestClient(t, reg.Server)
+	seq := c.Tags(t.Context(), reg.Host()+"/r", &ListOptions{PageSize: 1, Last: "b"})
+	if n := reg.Requests(); n != 0 {
 		t.Fatalf("creating the iterator made %d requests", n)
 	}
 	got, err := Collect(seq)
@@ -184,17 +153,15 @@ func TestTagsHostileRegistry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := &tagServer{tags: tags, link: tt.link}
-			var h http.Handler = ts
+			reg := newTagRegistry(t, "r", tags...)
+			reg.SetNextLink(tt.link)
 			if tt.body != nil {
-				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tt.body(w) })
+				reg.AddFault(fakeregistry.Fault{Path: "/tags/list", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { tt.body(w) })})
 			}
-			srv := httptest.NewServer(h)
-			defer srv.Close()
-			c := newTestClient(t, srv)
+			c := newTestClient(t, reg.Server)
 			var items, errs int
 			var last error
-			for _, err := range c.Tags(t.Context(), hostOf(srv)+"/r", &ListOptions{PageSize: 1, MaxPages: tt.maxPage}) {
+			for _, err := range c.Tags(t.Context(), reg.Host()+"/r", &ListOptions{PageSize: 1, MaxPages: tt.maxPage}) {
 				if err != nil {
 					errs++
 					last = err
@@ -216,15 +183,13 @@ func TestTagsHostileRegistry(t *testing.T) {
 }
 
 func TestTagsContextCanceled(t *testing.T) {
-	ts := &tagServer{tags: []string{"a", "b", "c"}}
-	srv := httptest.NewServer(ts)
-	defer srv.Close()
-	c := newTestClient(t, srv)
+	reg := newTagRegistry(t, "r", "a", "b", "c")
+	c := newTestClient(t, reg.Server)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var got []string
 	var gotErr error
-	for tag, err := range c.Tags(ctx, hostOf(srv)+"/r", &ListOptions{PageSize: 1}) {
+	for tag, err := range c.Tags(ctx, reg.Host()+"/r", &ListOptions{PageSize: 1}) {
 		if err != nil {
 			gotErr = err
 			break

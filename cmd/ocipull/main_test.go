@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/ocistream/ocistream/internal/fakeregistry"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -48,56 +48,29 @@ func runCLI(t *testing.T, stdin string, args ...string) result {
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
-// basicRegistry is a minimal registry that only serves /v2/: anonymous when user is
-// "", else HTTP Basic with user and password. It records the credentials it saw.
+// basicRegistry is a fake registry, anonymous when user is "", else requiring HTTP
+// Basic with user and password.
 type basicRegistry struct {
-	*httptest.Server
+	*fakeregistry.Registry
 	host string
-
-	mu   sync.Mutex
-	seen []string // "user:password" of each request, "" when anonymous
 }
 
 func newBasicRegistry(t *testing.T, user, password string) *basicRegistry {
 	t.Helper()
-	r := &basicRegistry{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		u, p, ok := req.BasicAuth()
-		r.mu.Lock()
-		if ok {
-			r.seen = append(r.seen, u+":"+p)
-		} else {
-			r.seen = append(r.seen, "")
-		}
-		r.mu.Unlock()
-		if req.URL.Path != "/v2/" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			w.Write([]byte(`{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}`))
-			return
-		}
-		if user != "" && (!ok || u != user || p != password) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`))
-			return
-		}
-		w.Write([]byte("{}"))
-	}))
-	t.Cleanup(r.Close)
-	r.host = strings.TrimPrefix(r.URL, "http://")
-	return r
+	reg := fakeregistry.Start(t)
+	if user != "" {
+		reg.SetAuth(fakeregistry.Auth{Scheme: "basic", Username: user, Password: password})
+	}
+	return &basicRegistry{Registry: reg, host: reg.Host()}
 }
 
-// credentials returns the credentials the registry saw, without anonymous requests.
-func (r *basicRegistry) credentials() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// credentials returns the "user:password" of the Basic credentials of each request
+// from the since-th on (0 is the first), without anonymous requests.
+func (r *basicRegistry) credentials(since int) []string {
 	var out []string
-	for _, s := range r.seen {
-		if s != "" {
-			out = append(out, s)
+	for _, q := range r.Log()[since:] {
+		if u, p, ok := (&http.Request{Header: q.Header}).BasicAuth(); ok {
+			out = append(out, u+":"+p)
 		}
 	}
 	return out
@@ -230,15 +203,13 @@ func TestCredentialFlags(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			reg.mu.Lock()
-			reg.seen = nil
-			reg.mu.Unlock()
+			since := reg.Requests()
 			got := runCLI(t, tt.stdin, tt.args...)
 			if got.code != tt.wantCode || got.stdout != tt.wantOut || got.stderr != tt.wantErr {
 				t.Errorf("ocipull %q = exit %d, stdout %q, stderr %q; want %d, %q, %q",
 					tt.args, got.code, got.stdout, got.stderr, tt.wantCode, tt.wantOut, tt.wantErr)
 			}
-			if creds := reg.credentials(); strings.Join(creds, ",") != strings.Join(tt.wantCreds, ",") {
+			if creds := reg.credentials(since); strings.Join(creds, ",") != strings.Join(tt.wantCreds, ",") {
 				t.Errorf("ocipull %q sent credentials %q, want %q", tt.args, creds, tt.wantCreds)
 			}
 		})

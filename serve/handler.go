@@ -345,7 +345,7 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, rp *repo, ar
 			h.blobError(w, r, dg, codeBlobUnknown, err)
 			return
 		}
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+		http.ServeContent(&rangeWriter{w, size}, r, "", time.Time{}, bytes.NewReader(body))
 		return
 	}
 	e, err := h.reader.OpenBlob(dg)
@@ -362,8 +362,28 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, rp *repo, ar
 		h.blobError(w, r, dg, codeBlobUnknown, err)
 		return
 	}
-	http.ServeContent(w, r, "", time.Time{}, e)
+	http.ServeContent(&rangeWriter{w, size}, r, "", time.Time{}, e)
 }
+
+// rangeWriter gives every 416 answer of http.ServeContent the Content-Range header
+// RFC 9110 asks for ("bytes */size"), which it leaves out for a malformed Range.
+type rangeWriter struct {
+	http.ResponseWriter
+	size int64
+}
+
+func (w *rangeWriter) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable && w.Header().Get("Content-Range") == "" {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", w.size))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// ReadFrom keeps the ResponseWriter's ReadFrom, and so sendfile.
+func (w *rangeWriter) ReadFrom(r io.Reader) (int64, error) { return io.Copy(w.ResponseWriter, r) }
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (w *rangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (h *Handler) serveReferrers(w http.ResponseWriter, r *http.Request, rp *repo, arg string) {
 	dg, err := digest.Parse(arg)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -472,4 +473,99 @@ func TestServeReadme(t *testing.T) {
 	if !strings.Contains(log, "path=/v2/hello/manifests/latest status=200") || !strings.HasSuffix(log, "stopped") {
 		t.Errorf("serve's stderr lacks the access log or the stop line:\n%s", log)
 	}
+}
+
+// BenchmarkServePull pulls a 1 GiB image (4 layers of 256 MiB) with the same client
+// from the reference registry (in-process, filesystem storage) and from `ocipull
+// serve` (its own process, over the layout the first pull wrote), alternately, into
+// layout directories without fsync. It reports the mean time of each, serve's over the
+// registry's, and serve's peak RSS (VmHWM). Setup makes and pushes the image (a minute).
+//
+//	cd e2e && go test -run '^$' -bench ServePull -benchtime 3x
+func BenchmarkServePull(b *testing.B) {
+	reg := newRegistry(b, registryOptions{Filesystem: true})
+	const layer = 256 << 20
+	img := makeImage(1001, []int64{layer, layer, layer, layer}, platformAMD64)
+	pushImage(b, reg, "big", "latest", img)
+	img.Layers = nil
+	runtime.GC()
+
+	work := b.TempDir()
+	fromRegistry := sdkClient(b, reg, false)
+	pull := func(c *ocistream.Client, reference string) time.Duration {
+		out := filepath.Join(work, "out")
+		defer os.RemoveAll(out)
+		dir, err := layout.OpenDir(out, &layout.DirOptions{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer dir.Close()
+		start := time.Now()
+		if _, err := c.Pull(b.Context(), reference, dir, nil); err != nil {
+			b.Fatalf("pull %s: %v", reference, err)
+		}
+		return time.Since(start)
+	}
+	src := filepath.Join(work, "src")
+	dir, err := layout.OpenDir(src, &layout.DirOptions{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := fromRegistry.Pull(b.Context(), reg.Ref("big", "latest"), dir, nil); err != nil {
+		b.Fatal(err)
+	}
+	dir.Close()
+
+	bin := filepath.Join(work, "ocipull")
+	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "./cmd/ocipull")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	srv := exec.CommandContext(b.Context(), bin, "serve", src, "--listen", "127.0.0.1:0")
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	})
+	lines := bufio.NewScanner(stderr)
+	host := ""
+	for host == "" && lines.Scan() {
+		if _, after, ok := strings.Cut(lines.Text(), " at http://"); ok {
+			host = after
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	fromServe, err := ocistream.New(ocistream.WithPlainHTTP(host))
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	var regTime, serveTime time.Duration
+	b.ResetTimer()
+	for range b.N {
+		regTime += pull(fromRegistry, reg.Ref("big", "latest"))
+		serveTime += pull(fromServe, host+"/big:latest")
+	}
+	b.StopTimer()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hwmKiB float64
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(v), "%f", &hwmKiB)
+		}
+	}
+	b.ReportMetric(regTime.Seconds()/float64(b.N), "s/registry-pull")
+	b.ReportMetric(serveTime.Seconds()/float64(b.N), "s/serve-pull")
+	b.ReportMetric(serveTime.Seconds()/regTime.Seconds(), "serve/registry")
+	b.ReportMetric(hwmKiB/1024, "MiB-serve-peak-RSS")
 }

@@ -258,7 +258,7 @@ type tarFile struct {
 	body []byte
 }
 
-func tarOf(t *testing.T, files ...tarFile) []byte {
+func tarOf(t testing.TB, files ...tarFile) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)

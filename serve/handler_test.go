@@ -35,7 +35,7 @@ type fixture struct {
 
 const sbomType = "application/vnd.example.sbom+json"
 
-func (f *fixture) blob(t *testing.T, mediaType string, b []byte) ocitypes.Descriptor {
+func (f *fixture) blob(t testing.TB, mediaType string, b []byte) ocitypes.Descriptor {
 	t.Helper()
 	d := ocitypes.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
 	if err := os.WriteFile(filepath.Join(f.dir, "blobs", "sha256", d.Digest.Encoded()), b, 0o644); err != nil {
@@ -45,7 +45,7 @@ func (f *fixture) blob(t *testing.T, mediaType string, b []byte) ocitypes.Descri
 	return d
 }
 
-func (f *fixture) json(t *testing.T, mediaType string, v any) ocitypes.Descriptor {
+func (f *fixture) json(t testing.TB, mediaType string, v any) ocitypes.Descriptor {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -54,7 +54,7 @@ func (f *fixture) json(t *testing.T, mediaType string, v any) ocitypes.Descripto
 	return f.blob(t, mediaType, b)
 }
 
-func (f *fixture) image(t *testing.T, arch string, layers ...ocitypes.Descriptor) ocitypes.Descriptor {
+func (f *fixture) image(t testing.TB, arch string, layers ...ocitypes.Descriptor) ocitypes.Descriptor {
 	cfg := f.json(t, ocitypes.MediaTypeOCIConfig, map[string]any{"architecture": arch, "os": "linux", "rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}})
 	return f.json(t, ocitypes.MediaTypeOCIManifest, map[string]any{
 		"schemaVersion": 2, "mediaType": ocitypes.MediaTypeOCIManifest, "config": cfg, "layers": layers,
@@ -62,7 +62,7 @@ func (f *fixture) image(t *testing.T, arch string, layers ...ocitypes.Descriptor
 }
 
 // writeIndex writes index.json atomically, as writers do.
-func (f *fixture) writeIndex(t *testing.T, entries ...ocitypes.Descriptor) {
+func (f *fixture) writeIndex(t testing.TB, entries ...ocitypes.Descriptor) {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": ocitypes.MediaTypeOCIIndex, "manifests": entries})
 	if err != nil {
@@ -90,7 +90,7 @@ const (
 	annImageName = "io.containerd.image.name"
 )
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{dir: filepath.Join(t.TempDir(), "Local_Images"), blobs: map[digest.Digest][]byte{}}
 	if err := os.MkdirAll(filepath.Join(f.dir, "blobs", "sha256"), 0o755); err != nil {
@@ -462,7 +462,7 @@ func TestHandlerBasicAuth(t *testing.T) {
 }
 
 func TestParseHtpasswdRefuses(t *testing.T) {
-	for _, in := range []string{"", "# nobody\n", "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", "alice:$apr1$x$y\n", "no colon\n", ":$2y$04$OLcI8Y7n3DVz6yeJWiCNPuRaDFoNjbNvRHLUy5v.2U6Oy/w1oB4hy\n"} {
+	for _, in := range []string{"", "# nobody\n", "alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n", "alice:$apr1$x$y\n", "no colon\n", "alice:$2y$31$OLcI8Y7n3DVz6yeJWiCNPuRaDFoNjbNvRHLUy5v.2U6Oy/w1oB4hy\n", ":$2y$04$OLcI8Y7n3DVz6yeJWiCNPuRaDFoNjbNvRHLUy5v.2U6Oy/w1oB4hy\n"} {
 		if _, err := ParseHtpasswd(strings.NewReader(in)); err == nil {
 			t.Errorf("ParseHtpasswd(%q) succeeded", in)
 		}

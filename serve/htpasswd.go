@@ -12,6 +12,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// maxCost is the highest bcrypt cost accepted: one check at cost 14 takes about a
+// second.
+const maxCost = 14
+
 // maxAuthCache bounds the credentials remembered as checked.
 const maxAuthCache = 1024
 
@@ -42,7 +46,7 @@ func LoadHtpasswd(path string) (*Htpasswd, error) {
 }
 
 // ParseHtpasswd parses lines of "user:hash", where hash is bcrypt ($2a$, $2b$ or $2y$).
-// Blank lines and lines starting with # are skipped. Any other hash (MD5, SHA-1,
+// Blank lines and lines starting with # are skipped. A cost above 14 is refused. Any other hash (MD5, SHA-1,
 // crypt, plain text) is refused with the line number, as is a file with no user.
 func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 	h := &Htpasswd{users: make(map[string][]byte), good: make(map[[sha256.Size]byte]bool)}
@@ -56,8 +60,12 @@ func ParseHtpasswd(r io.Reader) (*Htpasswd, error) {
 		if !ok || user == "" {
 			return nil, fmt.Errorf("line %d: want user:hash", line)
 		}
-		if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+		cost, err := bcrypt.Cost([]byte(hash))
+		if err != nil {
 			return nil, fmt.Errorf("line %d: user %s: not a bcrypt hash (create it with htpasswd -B)", line, user)
+		}
+		if cost > maxCost {
+			return nil, fmt.Errorf("line %d: user %s: bcrypt cost %d is above %d, each login would take seconds", line, user, cost, maxCost)
 		}
 		h.users[user] = []byte(hash)
 	}

@@ -278,12 +278,15 @@ func (r *Reader) Reload() (bool, error) {
 	if !r.dir {
 		return false, nil
 	}
+	root := r.store.(*dirStore).root
+	if fi, err := root.Lstat(indexFile); err == nil && sameStat(r.snap.Load().stat, fi) {
+		return false, nil // the common case, without the lock
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snap.Load()
-	fi, err := r.store.(*dirStore).root.Lstat(indexFile)
-	if err == nil && sameStat(old.stat, fi) {
-		return false, nil
+	if fi, err := root.Lstat(indexFile); err == nil && sameStat(old.stat, fi) {
+		return false, nil // another Reload read it meanwhile
 	}
 	s, err := r.readIndex()
 	if err != nil {

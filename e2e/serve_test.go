@@ -297,6 +297,47 @@ func TestServePeers(t *testing.T) {
 		}
 	})
 
+	t.Run("skopeo", func(t *testing.T) {
+		skopeo, err := exec.LookPath("skopeo")
+		if err != nil {
+			t.Skip("skopeo not installed")
+		}
+		// skopeo's dir: keeps every manifest as served (oci: would have to convert the
+		// Docker manifest list): manifest.json is the root, <hex>.manifest.json the
+		// children, <hex> the blobs.
+		for nameTag, want := range s.roots {
+			out := filepath.Join(t.TempDir(), "out")
+			cmd := exec.CommandContext(t.Context(), skopeo, "--insecure-policy", "copy", "--all", "--preserve-digests",
+				"--src-tls-verify=false", "docker://"+s.host+"/"+nameTag, "dir:"+out)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("skopeo copy %s: %v\n%s", nameTag, err, b)
+			}
+			entries, err := os.ReadDir(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				b, err := os.ReadFile(filepath.Join(out, e.Name()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				hex, _ := strings.CutSuffix(e.Name(), ".manifest.json")
+				switch e.Name() {
+				case "version":
+					continue
+				case "manifest.json":
+					hex = want.Digest.Encoded()
+				}
+				if got := digest.FromBytes(b).Encoded(); got != hex {
+					t.Errorf("skopeo copy of %s: %s hashes to %s", nameTag, e.Name(), got)
+				}
+			}
+			if len(entries) < 4 {
+				t.Errorf("skopeo copy of %s holds only %d files", nameTag, len(entries))
+			}
+		}
+	})
+
 	t.Run("ocistream referrers through a layout source", func(t *testing.T) {
 		src, err := layout.OpenSource(s.dir, s.host)
 		if err == nil {

@@ -472,7 +472,7 @@ func TestServeReadme(t *testing.T) {
 	lines := bufio.NewScanner(stderr)
 	addr := ""
 	for addr == "" && lines.Scan() {
-		if m := regexp.MustCompile(`^serving testdata/hello \(1 repositories\) at http://(\S+)$`).FindStringSubmatch(lines.Text()); m != nil {
+		if m := regexp.MustCompile(`^serving testdata/hello at http://(\S+) \(repositories: hello\)$`).FindStringSubmatch(lines.Text()); m != nil {
 			addr = m[1]
 		}
 	}
@@ -579,7 +579,7 @@ func BenchmarkServePull(b *testing.B) {
 	host := ""
 	for host == "" && lines.Scan() {
 		if _, after, ok := strings.Cut(lines.Text(), " at http://"); ok {
-			host = after
+			host, _, _ = strings.Cut(after, " ")
 		}
 	}
 	go io.Copy(io.Discard, stderr)

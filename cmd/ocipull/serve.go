@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -50,7 +51,7 @@ answers 404 or 500 and is logged: run ocipull verify DIR. index.json is re-read
 when it changes, so an image pulled into DIR meanwhile is served without a restart.
 Writes answer 405 UNSUPPORTED.
 
-The address is printed on stderr once the server listens ("--listen 127.0.0.1:0"
+The address and the repositories are printed on stderr once the server listens ("--listen 127.0.0.1:0"
 picks a free port), then one access log line per request. SIGINT or SIGTERM stops
 it: requests in flight get 10 seconds to finish.
 
@@ -119,21 +120,27 @@ func (st *state) serve(ctx context.Context, cmd *cli.Command, dir string, f serv
 	if err != nil {
 		return st.fail(t, err)
 	}
-	scheme := "http"
-	if tlsConfig != nil {
-		ln = tls.NewListener(ln, tlsConfig)
-		scheme = "https"
-	}
 	srv := &http.Server{
 		Handler:           h,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(stderr(cmd), "serving %s (%d repositories) at %s://%s\n", dir, len(h.Repositories()), scheme, ln.Addr())
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(stderr(cmd), "serving %s at %s://%s (repositories: %s)\n", dir, scheme, ln.Addr(), listNames(h.Repositories()))
 
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			done <- srv.ServeTLS(ln, "", "") // HTTP/2 too
+			return
+		}
+		done <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-done:
 		return st.fail(t, err)
@@ -147,4 +154,16 @@ func (st *state) serve(ctx context.Context, cmd *cli.Command, dir string, f serv
 	}
 	fmt.Fprintln(stderr(cmd), "stopped")
 	return nil
+}
+
+// listNames prints names for the startup line: the first five, then how many more.
+func listNames(names []string) string {
+	const most = 5
+	switch {
+	case len(names) == 0:
+		return "none"
+	case len(names) > most:
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:most], ", "), len(names)-most)
+	}
+	return strings.Join(names, ", ")
 }

@@ -2,6 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // lockedBuffer is a strings.Builder safe for a writer and a reader at once.
@@ -30,7 +41,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-var servingLine = regexp.MustCompile(`serving \S+ \(\d+ repositories\) at (https?://\S+)\n`)
+var servingLine = regexp.MustCompile(`serving \S+ at (https?://\S+) \(repositories: [^)]+\)\n`)
 
 // startServe runs ocipull serve with args until the test ends, and returns the URL it
 // listens on, its stderr and a function that stops it (as SIGINT does) and returns its
@@ -118,5 +129,73 @@ func TestServeRefuses(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit %d and one line saying %q", got.code, got.stderr, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir and returns
+// their paths and a pool trusting the certificate.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestServeTLSAndBasicAuth(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(dir, "htpasswd")
+	os.WriteFile(users, []byte("alice:"+string(hash)+"\n"), 0o600)
+	base, _, _ := startServe(t, "--tls-cert", certFile, "--tls-key", keyFile, "--htpasswd", users, filepath.Join("..", "..", "testdata", "hello"))
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("serving at %s, want https", base)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	for _, tt := range []struct {
+		user, password string
+		status         int
+	}{{"", "", 401}, {"alice", "wrong", 401}, {"alice", "s3cret", 200}} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v2/hello/tags/list", nil)
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.password)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.ProtoMajor != 2 {
+			t.Errorf("%s:%s: %s %d, want HTTP/2 %d", tt.user, tt.password, resp.Proto, resp.StatusCode, tt.status)
+		}
 	}
 }

@@ -495,3 +495,55 @@ func TestDefaultRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerConcurrentReload serves requests while index.json is replaced over and
+// over: every answer is whole and right for one version of the index or the other.
+func TestHandlerConcurrentReload(t *testing.T) {
+	f := newFixture(t)
+	srv, _ := serveFixture(t, f, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, path := range []string{"/v2/many/manifests/latest", "/v2/many/blobs/" + string(f.small.Digest), "/v2/many/tags/list"} {
+					resp, err := srv.Client().Get(srv.URL + path)
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					switch {
+					case resp.StatusCode == 404 && errorCode(b) == "NAME_UNKNOWN":
+					case resp.StatusCode == 200 && strings.Contains(path, "/manifests/") && !bytes.Equal(b, f.blobs[f.index.Digest]):
+						errs <- "manifest bytes differ"
+					case resp.StatusCode != 200:
+						errs <- fmt.Sprintf("GET %s = %d %s", path, resp.StatusCode, b)
+					}
+				}
+			}
+		}()
+	}
+	for i := range 30 {
+		if i%2 == 0 {
+			f.writeIndex(t, named(f.index, annImageName, "example.com/other:latest"))
+		} else {
+			f.writeIndex(t, named(f.index, annImageName, "example.com/many:latest"))
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}

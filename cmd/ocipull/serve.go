@@ -51,9 +51,9 @@ answers 404 or 500 and is logged: run ocipull verify DIR. index.json is re-read
 when it changes, so an image pulled into DIR meanwhile is served without a restart.
 Writes answer 405 UNSUPPORTED.
 
-The address and the repositories are printed on stderr once the server listens ("--listen 127.0.0.1:0"
-picks a free port), then one access log line per request. SIGINT or SIGTERM stops
-it: requests in flight get 10 seconds to finish.
+Once it listens, the address and the repositories are printed on stderr
+(--listen 127.0.0.1:0 picks a free port), then one access log line per request.
+SIGINT or SIGTERM stops it: requests in flight get 10 seconds to finish.
 
 Examples:
    ocipull serve testdata/hello &

@@ -23,14 +23,15 @@ import (
 // platform manifests, tagged latest and t00…t04), a skopeo-style image named only by
 // a tag, a large layer and a referrer.
 type fixture struct {
-	dir    string
-	blobs  map[digest.Digest][]byte
-	index  ocitypes.Descriptor // many:latest
-	amd64  ocitypes.Descriptor // its first manifest
-	small  ocitypes.Descriptor // a small layer
-	large  ocitypes.Descriptor // a layer of 5 MiB
-	sbom   ocitypes.Descriptor // a referrer of amd64
-	skopeo ocitypes.Descriptor // the image tagged "only" in the default repository
+	dir      string
+	blobs    map[digest.Digest][]byte
+	index    ocitypes.Descriptor // many:latest
+	amd64    ocitypes.Descriptor // its first manifest
+	small    ocitypes.Descriptor // a small layer
+	large    ocitypes.Descriptor // a layer of 5 MiB
+	sbom     ocitypes.Descriptor // a referrer of amd64
+	dangling ocitypes.Descriptor // a referrer of a manifest the layout does not hold
+	skopeo   ocitypes.Descriptor // the image tagged "only" in the default repository
 }
 
 const sbomType = "application/vnd.example.sbom+json"
@@ -114,6 +115,10 @@ func newFixture(t testing.TB) *fixture {
 		"config": empty, "layers": []ocitypes.Descriptor{f.small}, "subject": f.amd64,
 		"annotations": map[string]string{"org.example": "sbom"},
 	})
+	f.dangling = f.json(t, ocitypes.MediaTypeOCIManifest, map[string]any{
+		"schemaVersion": 2, "mediaType": ocitypes.MediaTypeOCIManifest, "artifactType": sbomType,
+		"config": empty, "layers": []ocitypes.Descriptor{}, "subject": ocitypes.Descriptor{MediaType: ocitypes.MediaTypeOCIManifest, Digest: digest.FromString("gone"), Size: 4},
+	})
 	f.skopeo = f.image(t, "s390x", f.small)
 	entries := []ocitypes.Descriptor{named(f.index, annRefName, "latest", annImageName, "127.0.0.1:5000/many:latest")}
 	for i := range 5 {
@@ -123,6 +128,7 @@ func newFixture(t testing.TB) *fixture {
 	entries = append(entries,
 		named(f.skopeo, annRefName, "only"),
 		f.sbom,
+		f.dangling,
 		named(arm, annImageName, "docker.io/library/alpine:3.20", annRefName, "3.20"))
 	f.writeIndex(t, entries...)
 	return f
@@ -277,6 +283,9 @@ func TestHandler(t *testing.T) {
 		{name: "referrers none", method: "GET", path: "/v2/many/referrers/" + string(digest.FromString("none")), status: 200,
 			body: []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}` + "\n")},
 		{name: "referrers bad digest", method: "GET", path: "/v2/many/referrers/latest", status: 400, code: "DIGEST_INVALID"},
+		{name: "dangling referrer in the default repository", method: "GET", path: "/v2/local_images/referrers/" + string(digest.FromString("gone")), status: 200,
+			body: []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
+				string(f.dangling.Digest) + `","size":` + fmt.Sprint(f.dangling.Size) + `,"artifactType":"` + sbomType + `"}]}` + "\n")},
 		{name: "referrer by digest", method: "GET", path: "/v2/many/manifests/" + string(f.sbom.Digest), status: 200, body: manifest(f.sbom)},
 
 		{name: "upload", method: "POST", path: "/v2/many/blobs/uploads/", status: 405, code: "UNSUPPORTED", want: map[string]string{"Allow": "GET, HEAD"}},

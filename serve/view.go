@@ -138,13 +138,15 @@ func (h *Handler) buildView() *view {
 		}
 		b.walk(r, im.Descriptor)
 	}
+	// An entry without any name belongs to the default repository, unless it is a
+	// referrer: then it belongs to the repositories holding its subject (a signature
+	// of a referrer lands once the referrer has), and to the default one only when
+	// no repository holds its subject.
 	for _, d := range unnamed {
 		if info := b.info(d); info == nil || info.Subject == nil {
 			b.walk(b.repo(h.defaultRepo), d)
 		}
 	}
-	// An unnamed entry with a subject belongs to the repositories holding its subject
-	// (a signature of a referrer lands once the referrer has), else to the default one.
 	for changed := true; changed; {
 		changed = false
 		for _, d := range unnamed {
@@ -160,6 +162,11 @@ func (h *Handler) buildView() *view {
 					}
 				}
 			}
+		}
+	}
+	for _, d := range unnamed {
+		if !b.placed(d.Digest) {
+			b.walk(b.repo(h.defaultRepo), d)
 		}
 	}
 	for name, r := range b.v.repos {
@@ -183,6 +190,16 @@ func (h *Handler) buildView() *view {
 		}
 	}
 	return b.v
+}
+
+// placed reports whether a repository holds the manifest dg.
+func (b *builder) placed(dg digest.Digest) bool {
+	for _, r := range b.v.repos {
+		if _, ok := r.manifests[dg]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *builder) repo(name string) *repo {

@@ -1,6 +1,6 @@
 module github.com/ocistream/ocistream
 
-go 1.24
+go 1.24.0
 
 require (
 	github.com/distribution/reference v0.6.0
@@ -10,6 +10,7 @@ require (
 	github.com/opencontainers/image-spec v1.1.1
 	github.com/urfave/cli/v3 v3.14.0
 	github.com/vbauerster/mpb/v8 v8.10.2
+	golang.org/x/crypto v0.48.0
 )
 
 require (
@@ -18,5 +19,5 @@ require (
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/mattn/go-runewidth v0.0.16 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	golang.org/x/sys v0.33.0 // indirect
+	golang.org/x/sys v0.41.0 // indirect
 )

@@ -118,6 +118,7 @@ Examples:
 			newBlobCommand(st),
 			newPingCommand(st),
 			newVerifyCommand(st),
+			newUnpackCommand(st),
 		},
 		// Errors are printed by run, once; urfave must neither print nor exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -512,3 +514,159 @@ func TestUnpackCLI(t *testing.T) {
 	}
 	run("unpack", "--force", "--skip-foreign", reg.Ref("app", "foreign"), "rootfs").mustSucceed(t, "unpack --force")
 }
+
+// TestCraneExportHelper is not a test: run by BenchmarkUnpack1GiB in a process of
+// its own, it writes what crane export writes (mutate.Extract of the image
+// OCISTREAM_EXPORT_REF) on stdout.
+func TestCraneExportHelper(t *testing.T) {
+	ref := os.Getenv("OCISTREAM_EXPORT_REF")
+	if ref == "" {
+		t.Skip("run by BenchmarkUnpack1GiB")
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(r, remote.WithTransport(http.DefaultTransport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	if _, err := io.Copy(os.Stdout, rc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// BenchmarkUnpack1GiB unpacks an image of 4 × 256 MiB gzip layers from the
+// registry with "ocipull unpack", and alternately with crane export's code
+// (go-containerregistry's mutate.Extract, in a process of its own) piped into GNU
+// tar -x, and reports the wall-time ratio and the peak RSS of each side (for
+// crane, exporter plus tar). It runs only when OCISTREAM_BENCH_UNPACK is set, as
+// it pushes 1 GiB and writes 2 GiB per iteration.
+func BenchmarkUnpack1GiB(b *testing.B) {
+	if os.Getenv("OCISTREAM_BENCH_UNPACK") == "" {
+		b.Skip("set OCISTREAM_BENCH_UNPACK=1 to compare unpacking 1 GiB with crane export | tar -x")
+	}
+	reg := newRegistry(b, registryOptions{Filesystem: true})
+	const layer = 256 << 20
+	img := makeImage(7, []int64{layer, layer, layer, layer}, ocispec.Platform{OS: "linux", Architecture: hostArch()})
+	pushImage(b, reg, "big", "latest", img)
+	img = testImage{} // let the 1 GiB go
+	ref := reg.Ref("big", "latest")
+	binDir := b.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, "ocipull"), "./cmd/ocipull")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	bin := filepath.Join(binDir, "ocipull")
+	work := b.TempDir()
+
+	ours := func(dir string) (float64, float64) {
+		c := exec.Command(bin, "--plain-http", "-q", "unpack", ref, dir)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		start := nowSeconds()
+		if err := c.Start(); err != nil {
+			b.Fatal(err)
+		}
+		rss := watchRSS(c.Process.Pid)
+		if err := c.Wait(); err != nil {
+			b.Fatalf("ocipull unpack: %v: %s", err, stderr.String())
+		}
+		return nowSeconds() - start, rss()
+	}
+	theirs := func(dir string) (float64, float64) {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		exp := exec.Command(os.Args[0], "-test.run=^TestCraneExportHelper$")
+		exp.Env = append(os.Environ(), "OCISTREAM_EXPORT_REF="+ref)
+		x := exec.Command("tar", "-x", "-p", "-f", "-", "-C", dir)
+		pipe, err := exp.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		x.Stdin = pipe
+		start := nowSeconds()
+		if err := exp.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if err := x.Start(); err != nil {
+			b.Fatal(err)
+		}
+		rssE, rssX := watchRSS(exp.Process.Pid), watchRSS(x.Process.Pid)
+		errX := x.Wait()
+		errE := exp.Wait()
+		if errX != nil || errE != nil {
+			b.Fatalf("export | tar -x: %v, %v", errE, errX)
+		}
+		return nowSeconds() - start, rssE() + rssX()
+	}
+
+	var ourWall, theirWall, ourRSS, theirRSS float64
+	b.SetBytes(4 * layer)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a, c := filepath.Join(work, fmt.Sprintf("ours-%d", i)), filepath.Join(work, fmt.Sprintf("theirs-%d", i))
+		var w1, r1, w2, r2 float64
+		if i%2 == 0 {
+			w1, r1 = ours(a)
+			w2, r2 = theirs(c)
+		} else {
+			w2, r2 = theirs(c)
+			w1, r1 = ours(a)
+		}
+		ourWall += w1
+		theirWall += w2
+		ourRSS, theirRSS = max(ourRSS, r1), max(theirRSS, r2)
+		os.RemoveAll(a)
+		os.RemoveAll(c)
+	}
+	b.ReportMetric(ourWall/float64(b.N), "unpack-s/op")
+	b.ReportMetric(theirWall/float64(b.N), "export-tar-s/op")
+	b.ReportMetric(ourWall/theirWall, "wall-ratio")
+	b.ReportMetric(ourRSS, "unpack-peak-RSS-MiB")
+	b.ReportMetric(theirRSS, "export-tar-peak-RSS-MiB")
+	b.ReportMetric(ourRSS/theirRSS, "RSS-ratio")
+}
+
+// watchRSS samples the peak resident set (VmHWM) of process pid every 5 ms until
+// the returned function is called, which returns it in MiB. (The rusage of a
+// child is no use here: its ru_maxrss counts the memory of the test process it
+// was forked from.) Call it after Wait: the last sample then is the last word.
+func watchRSS(pid int) func() float64 {
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		file := fmt.Sprintf("/proc/%d/status", pid)
+		for {
+			if b, err := os.ReadFile(file); err == nil {
+				for _, line := range strings.Split(string(b), "\n") {
+					var kib int64
+					if _, err := fmt.Sscanf(line, "VmHWM: %d kB", &kib); err == nil && kib > peak.Load() {
+						peak.Store(kib)
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() float64 {
+		close(stop)
+		<-done
+		return float64(peak.Load()) / 1024
+	}
+}
+
+// nowSeconds is the monotonic time in seconds.
+func nowSeconds() float64 { return float64(time.Since(benchEpoch)) / float64(time.Second) }
+
+var benchEpoch = time.Now()

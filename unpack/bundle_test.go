@@ -1,11 +1,14 @@
 package unpack
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,5 +151,56 @@ func TestBundleNothingToRun(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(base); len(entries) != 0 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// TestRuncRun runs a bundle with runc: a static program that prints its
+// arguments, its working directory and its user. It needs root, runc on PATH and
+// OCISTREAM_TEST_RUNC=1.
+func TestRuncRun(t *testing.T) {
+	runc, err := exec.LookPath("runc")
+	if os.Getenv("OCISTREAM_TEST_RUNC") == "" || err != nil || os.Geteuid() != 0 {
+		t.Skip("set OCISTREAM_TEST_RUNC=1, as root with runc on PATH, to run a bundle")
+	}
+	work := t.TempDir()
+	prog := filepath.Join(work, "main.go")
+	writeFile(t, prog, `package main
+
+import ("fmt"; "os")
+
+func main() {
+	wd, _ := os.Getwd()
+	fmt.Println(os.Args[1:], wd, os.Getuid(), os.Getgid(), os.Getenv("HOME"))
+}
+`)
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(work, "hello"), prog)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	bin, err := os.ReadFile(filepath.Join(work, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := fileE("bin/hello", string(bin), 0o755)
+	src, _ := testImage(t, func(c *ocitypes.Image) {
+		c.Config.Entrypoint = []string{"/bin/hello", "from"}
+		c.Config.Cmd = []string{"the", "bundle"}
+		c.Config.WorkingDir = "/srv"
+		c.Config.User = "app"
+	}, testLayer{tar: layerTar(t, fileE("etc/passwd", testPasswd, 0o644), fileE("etc/group", testGroup, 0o644), dirE("srv/", 0o755), hello)})
+	dir := filepath.Join(work, "bundle")
+	if _, err := Image(t.Context(), src, dir, &Options{Bundle: true}); err != nil {
+		t.Fatal(err)
+	}
+	id := "ocistream-test-" + strconv.Itoa(os.Getpid())
+	cmd := exec.CommandContext(t.Context(), runc, "--root", filepath.Join(work, "runc-state"), "run", "-b", dir, id)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runc run: %v\n%s", err, stderr.String())
+	}
+	if got, want := stdout.String(), "[from the bundle] /srv 1000 1001 /home/app\n"; got != want {
+		t.Errorf("the container printed %q, want %q", got, want)
 	}
 }

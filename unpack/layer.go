@@ -693,7 +693,11 @@ func (u *unpacker) warnings() []string {
 	var w []string
 	for _, what := range u.order {
 		n := u.notes[what]
-		w = append(w, fmt.Sprintf("%s: %d entries, the first /%s", what, n.count, strings.TrimPrefix(n.first, "./")))
+		line := fmt.Sprintf("%s: /%s", what, n.first)
+		if n.count > 1 {
+			line += fmt.Sprintf(" and %d more", n.count-1)
+		}
+		w = append(w, line)
 	}
 	return w
 }

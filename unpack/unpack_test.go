@@ -2,10 +2,12 @@ package unpack
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -570,5 +572,37 @@ func writeFile(t *testing.T, name, content string) {
 	}
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	src, _ := testImage(t, nil, testLayer{tar: layerTar(t, fileE("a", "a", 0o644))}, testLayer{tar: layerTar(t, fileE("b", "b", 0o644))})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	base := t.TempDir()
+	_, err := Image(ctx, src, filepath.Join(base, "rootfs"), &Options{Progress: func(ocitypes.Descriptor, int64) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// TestFullDisk unpacks onto a 1 MiB tmpfs (it needs the privilege to mount one):
+// the error says ENOSPC and nothing is left on it.
+func TestFullDisk(t *testing.T) {
+	base := t.TempDir()
+	if err := syscall.Mount("tmpfs", base, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v", err)
+	}
+	defer syscall.Unmount(base, 0)
+	src, _ := testImage(t, nil, testLayer{tar: layerTar(t, fileE("big", strings.Repeat("x", 2<<20), 0o644))})
+	_, err := Image(t.Context(), src, filepath.Join(base, "rootfs"), nil)
+	if !errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("err = %v, want ENOSPC on one line", err)
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+		t.Errorf("left behind: %v", entries)
 	}
 }

@@ -513,6 +513,27 @@ func TestUnpackCLI(t *testing.T) {
 		t.Errorf("work directory holds %q, want only the two unpacked trees", names)
 	}
 	run("unpack", "--force", "--skip-foreign", reg.Ref("app", "foreign"), "rootfs").mustSucceed(t, "unpack --force")
+
+	// A full disk: a 1 MiB tmpfs, where mounting one is allowed.
+	small := t.TempDir()
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
+		t.Logf("no full-disk check: cannot mount a small tmpfs: %v", err)
+		return
+	}
+	defer syscall.Unmount(small, 0)
+	var big bytes.Buffer
+	tw := tar.NewWriter(&big)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "big", Mode: 0o644, Size: 2 << 20})
+	tw.Write(makeBlob(3, 2<<20))
+	tw.Close()
+	pushLayers(t, reg, "app", "big", nil, uLayer{tar: big.Bytes()})
+	r = run("unpack", reg.Ref("app", "big"), filepath.Join(small, "rootfs"))
+	if want := "ocipull: no space left on device writing " + filepath.Join(small, "rootfs") + "\n"; r.code != 1 || r.stderr != want {
+		t.Errorf("unpack onto a full disk: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+	if entries, _ := os.ReadDir(small); len(entries) != 0 {
+		t.Errorf("left on the full disk: %v", entries)
+	}
 }
 
 // TestCraneExportHelper is not a test: run by BenchmarkUnpack1GiB in a process of

@@ -185,7 +185,11 @@ func (u *unpacker) applyLayer(ctx context.Context, src Source, i int, l ocitypes
 			return layerError(i, l, fmt.Errorf("more than %d entries: %w", u.o.MaxEntries, errdef.ErrSizeExceedsLimit))
 		}
 		if err := u.entry(tr, hdr, tarStream); err != nil {
-			return layerError(i, l, u.blobError(ra, fmt.Errorf("entry %q: %w", hdr.Name, err)))
+			err = fmt.Errorf("entry %q: %w", hdr.Name, err)
+			if readFailure(err) {
+				err = u.blobError(ra, err)
+			}
+			return layerError(i, l, err)
 		}
 	}
 	// What follows the tar's end (padding to a record) is part of the diff_id.
@@ -226,6 +230,21 @@ func (u *unpacker) blobError(ra *readAhead, err error) error {
 		return berr
 	}
 	return err
+}
+
+// readFailure reports whether an entry failed reading the layer (a corrupt or
+// truncated stream), rather than being refused or failing to write: only then is
+// the rest of the blob worth reading to find a better explanation.
+func readFailure(err error) bool {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	var errno syscall.Errno
+	switch {
+	case errors.Is(err, ErrInvalidLayer), errors.Is(err, errdef.ErrSizeExceedsLimit),
+		errors.As(err, &pathErr), errors.As(err, &linkErr), errors.As(err, &errno):
+		return false
+	}
+	return true
 }
 
 // drain reads r to its end, and returns the error that ended it, nil for io.EOF.

@@ -1,6 +1,6 @@
 module github.com/ocistream/ocistream/bench
 
-go 1.24
+go 1.25
 
 replace github.com/ocistream/ocistream => ../
 

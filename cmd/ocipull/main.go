@@ -119,6 +119,7 @@ Examples:
 			newPingCommand(st),
 			newVerifyCommand(st),
 			newServeCommand(st),
+			newUnpackCommand(st),
 		},
 		// Errors are printed by run, once; urfave must neither print nor exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

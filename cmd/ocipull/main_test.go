@@ -291,7 +291,7 @@ func TestVerbose(t *testing.T) {
 
 func TestHelpGolden(t *testing.T) {
 	isolate(t)
-	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify"} {
+	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "unpack", "serve"} {
 		file := "help-" + name + ".golden"
 		args := []string{name, "--help"}
 		if name == "" {

@@ -880,16 +880,22 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // permanent reports whether a network error will not mend by asking again within
 // seconds: a refused connection (nothing listens there), a name that does not exist
-// (NXDOMAIN), an HTTP server on an HTTPS port. Timeouts, resets and temporary DNS
-// failures are retried.
+// (NXDOMAIN), an HTTP server on an HTTPS port, a certificate that does not verify, a
+// server that refused the TLS handshake (a client certificate missing). Timeouts,
+// resets and temporary DNS failures are retried.
 func permanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	var dnsErr *net.DNSError
-	var rhe tls.RecordHeaderError
+	var (
+		dnsErr *net.DNSError
+		rhe    tls.RecordHeaderError
+		cve    *tls.CertificateVerificationError
+		opErr  *net.OpError
+	)
 	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) ||
-		errors.As(err, &rhe) || errors.Is(err, http.ErrSchemeMismatch)
+		errors.As(err, &rhe) || errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &cve) ||
+		(errors.As(err, &opErr) && opErr.Op == "remote error")
 }
 
 // backoff is exponential from minWait, capped at maxWait, with full jitter over its

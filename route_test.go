@@ -401,6 +401,8 @@ func TestPermanent(t *testing.T) {
 		{"temporary dns", &net.DNSError{Err: "server misbehaving", Name: "x.test", IsTemporary: true}, false},
 		{"dns timeout", &net.DNSError{Err: "i/o timeout", Name: "x.test", IsTimeout: true}, false},
 		{"http on https", http.ErrSchemeMismatch, true},
+		{"bad certificate", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, true},
+		{"handshake refused", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, true},
 		{"reset", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, false},
 		{"timeout", context.DeadlineExceeded, false},
 		{"none", nil, false},

@@ -136,7 +136,10 @@ func WithInsecureSkipVerify(hosts ...string) Option {
 
 // WithPlainHTTP makes the client talk plain HTTP to the given registry hosts ("host" or
 // "host:port"), or to every host when none is given. Credentials are sent over plain
-// HTTP only to those hosts. The default is HTTPS everywhere.
+// HTTP only to those hosts. The default is HTTPS everywhere, except that a loopback
+// registry (localhost, 127.0.0.0/8, ::1) answering HTTPS in plain HTTP is asked again
+// over HTTP, as docker and crane do; the client remembers it for that host:port, and
+// credentials may go to it (they never leave the machine).
 func WithPlainHTTP(hosts ...string) Option {
 	return func(c *config) error {
 		return addHosts(c.plainHosts, hosts)

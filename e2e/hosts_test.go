@@ -184,6 +184,31 @@ func TestHostsCLI(t *testing.T) {
 		guard.mu.Unlock()
 	})
 
+	t.Run("pull-through cache with override_path", func(t *testing.T) {
+		// Harbor's and Artifactory's proxy caches serve the API under a path of their own.
+		const prefix = "/v2/hub-proxy/"
+		front := frontServer(t, reg, nil, func(w http.ResponseWriter, r *http.Request) bool {
+			rest, ok := strings.CutPrefix(r.URL.Path, prefix)
+			if !ok || r.URL.Query().Get("ns") != "docker.io" {
+				http.Error(w, "not under the proxy path", http.StatusNotFound)
+				return true
+			}
+			r.URL.Path = "/v2/" + rest
+			return false
+		})
+		dir := t.TempDir()
+		writeHostsToml(t, dir, "docker.io", fmt.Sprintf(`server = "https://registry-1.docker.io"
+
+[host."%s/v2/hub-proxy"]
+  capabilities = ["pull", "resolve"]
+  override_path = true
+`, front.URL))
+		out := filepath.Join(t.TempDir(), "out")
+		ocipull(t, "--hosts-dir", dir, "-q", "pull", "busybox:1.36", "-o", out).mustSucceed(t, "pull through the cache")
+		checkLayoutHolds(t, readLayoutFiles(t, out), f.app, "1.36")
+		noNetwork(t)
+	})
+
 	t.Run("mirror down falls back to the server", func(t *testing.T) {
 		dir := t.TempDir()
 		down := closedLocalPort(t)

@@ -469,3 +469,45 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// TestEndpointTransportScope checks what of an endpoint's TLS settings reaches other
+// hosts contacted on its behalf (its token server, a storage redirect): its CAs, but
+// never its skip_verify, and its dial timeout only for itself.
+func TestEndpointTransportScope(t *testing.T) {
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	other.Config.ErrorLog = log.New(io.Discard, "", 0)
+	other.StartTLS()
+	defer other.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(other.Certificate())
+
+	cfg := defaultConfig()
+	cfg.concurrency = 1
+	et := &endpointTransport{next: newBaseTransport(&cfg), template: tunedTransport(&cfg), cfg: &cfg}
+	mirror, _ := url.Parse("https://mirror.test/v2")
+	tests := []struct {
+		name string
+		tls  *tls.Config
+		ok   bool
+	}{
+		{"the endpoint's CA is trusted for its token server", &tls.Config{RootCAs: pool}, true},
+		{"its skip_verify is not", &tls.Config{InsecureSkipVerify: true}, false},
+		{"no TLS settings", nil, false},
+	}
+	for _, tt := range tests {
+		ep := &hosts.Endpoint{URL: mirror, TLS: tt.tls, DialTimeout: time.Second}
+		ctx := context.WithValue(t.Context(), endpointKey{}, ep)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, other.URL+"/token", nil)
+		resp, err := et.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	own := et.transport(&hosts.Endpoint{URL: mirror, DialTimeout: time.Second}, true)
+	if own.DialContext == nil || et.transport(&hosts.Endpoint{URL: mirror, DialTimeout: time.Second}, true) != own {
+		t.Error("the endpoint's own transport is not built once with its dial timeout")
+	}
+}

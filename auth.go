@@ -52,6 +52,7 @@ type authTransport struct {
 	credentials CredentialStore
 	tokenClient *http.Client
 	plainHosts  map[string]bool
+	plainOK     func(*url.URL) bool // more origins where plain http is allowed; may be nil
 	logger      *slog.Logger
 
 	mu    sync.Mutex
@@ -93,13 +94,20 @@ func (t *authTransport) hostAuth(u *url.URL) *hostAuth {
 	if ha == nil {
 		ha = &hostAuth{
 			host:     strings.ToLower(u.Host),
-			secure:   u.Scheme == "https" || hostIn(t.plainHosts, u),
-			plain:    u.Scheme == "http" && hostIn(t.plainHosts, u),
+			secure:   u.Scheme == "https" || t.plainAllowed(u),
+			plain:    u.Scheme == "http" && t.plainAllowed(u),
 			inflight: map[string]*tokenCall{},
 		}
 		t.hosts[key] = ha
 	}
 	return ha
+}
+
+// plainAllowed reports whether credentials may go to u over plain http: a host marked
+// plain, or one the client's configuration allows (a loopback registry, a mirror
+// configured with http://).
+func (t *authTransport) plainAllowed(u *url.URL) bool {
+	return hostIn(t.plainHosts, u) || (t.plainOK != nil && t.plainOK(u))
 }
 
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -465,7 +473,7 @@ func (t *authTransport) exchangeAzureToken(ctx context.Context, ha *hostAuth, se
 		service = ha.host
 	}
 	scheme := "https"
-	if hostIn(t.plainHosts, &url.URL{Host: ha.host}) {
+	if ha.plain {
 		scheme = "http"
 	}
 	form := url.Values{"grant_type": {"access_token"}, "service": {service}, "access_token": {aadToken}}
@@ -496,7 +504,7 @@ func (t *authTransport) checkRealm(ctx context.Context, ha *hostAuth, realm stri
 	}
 	// A plain registry's token server often listens on another port of the same host.
 	samePlainHost := ha.plain && strings.EqualFold(u.Hostname(), hostOnly(ha.host))
-	if u.Scheme == "http" && withCreds && !hostIn(t.plainHosts, u) && !samePlainHost {
+	if u.Scheme == "http" && withCreds && !t.plainAllowed(u) && !samePlainHost {
 		return nil, fmt.Errorf("challenge from %s: realm %s is plain http: %w", ha.host, redactURL(u), ErrInsecureCredentials)
 	}
 	if strings.EqualFold(u.Hostname(), hostOnly(ha.host)) {

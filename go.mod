@@ -3,6 +3,7 @@ module github.com/ocistream/ocistream
 go 1.25
 
 require (
+	github.com/BurntSushi/toml v1.6.0
 	github.com/distribution/reference v0.6.0
 	github.com/docker/docker-credential-helpers v0.9.13
 	github.com/hashicorp/go-retryablehttp v0.7.8

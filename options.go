@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocistream/ocistream/hosts"
 )
 
 // Option configures a [Client]. Options are applied in order by [New], which validates
@@ -48,6 +51,8 @@ type config struct {
 	readTimeout   time.Duration
 	maxResumes    int
 	concurrency   int
+	hosts         HostResolver
+	retryNotify   func(RetryNotice)
 }
 
 func defaultConfig() config {
@@ -131,7 +136,10 @@ func WithInsecureSkipVerify(hosts ...string) Option {
 
 // WithPlainHTTP makes the client talk plain HTTP to the given registry hosts ("host" or
 // "host:port"), or to every host when none is given. Credentials are sent over plain
-// HTTP only to those hosts. The default is HTTPS everywhere.
+// HTTP only to those hosts. The default is HTTPS everywhere, except that a loopback
+// registry (localhost, 127.0.0.0/8, ::1) answering HTTPS in plain HTTP is asked again
+// over HTTP, as docker and crane do; the client remembers it for that host:port, and
+// credentials may go to it (they never leave the machine).
 func WithPlainHTTP(hosts ...string) Option {
 	return func(c *config) error {
 		return addHosts(c.plainHosts, hosts)
@@ -231,6 +239,72 @@ func WithConcurrency(n int) Option {
 			return fmt.Errorf("WithConcurrency: %d is not positive", n)
 		}
 		c.concurrency = n
+		return nil
+	}
+}
+
+// HostResolver says where requests for a registry host go: its mirrors, then its
+// server, each with its own TLS settings and headers. [*hosts.Config], which reads
+// containerd's hosts directories and Docker's certs.d, implements it.
+type HostResolver interface {
+	// Endpoints returns the endpoints of registry host (as in a reference:
+	// "docker.io", "ghcr.io", "localhost:5000") in the order to try them, the server
+	// last; nil and no error when nothing is configured for host. It is called for
+	// every request, so it must be cheap after the first call for a host, and return
+	// the same *tls.Config for the same endpoint each time.
+	Endpoints(host string) ([]hosts.Endpoint, error)
+}
+
+// WithHosts routes requests through the mirrors r names for each registry host:
+// manifests by tag go to the endpoints with the resolve capability, blobs and
+// manifests by digest to those with pull, each in order, falling back to the next on
+// any error or any status but success; when all fail the error names each (see
+// [EndpointsError]). Ping, the catalog and tag lists go to the server alone. A mirror
+// is asked with ?ns=<registry> (as containerd does) and authenticated as its own host:
+// its challenge gets the keychain's credentials for the mirror, never the upstream's.
+// Each endpoint's TLS settings (CAs added to the system pool, client certificates,
+// skip_verify) and dial_timeout apply to connections to that endpoint, on top of
+// [WithTLSConfig]; they are not applied with [WithTransport]. The default routes
+// every request to the registry itself.
+func WithHosts(r HostResolver) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("WithHosts: nil resolver")
+		}
+		c.hosts = r
+		return nil
+	}
+}
+
+// RetryNotice describes a request about to be sent again after a failure.
+type RetryNotice struct {
+	// Method and URL (credentials redacted) of the request.
+	Method, URL string
+	// StatusCode is the status that earned the retry, 0 when Err is set.
+	StatusCode int
+	// Err is the network error that earned the retry, nil when StatusCode is set.
+	Err error
+	// Attempt is the attempt about to be made (2 for the first retry) of MaxAttempts.
+	Attempt, MaxAttempts int
+	// Wait is how long the client waits before it.
+	Wait time.Duration
+}
+
+// String reads "retrying GET https://... (503, attempt 2 of 6) in 1.2s".
+func (n RetryNotice) String() string {
+	why := strconv.Itoa(n.StatusCode)
+	if n.Err != nil {
+		why = n.Err.Error()
+	}
+	return fmt.Sprintf("retrying %s %s (%s, attempt %d of %d) in %s", n.Method, n.URL, why, n.Attempt, n.MaxAttempts, n.Wait.Round(100*time.Millisecond))
+}
+
+// WithRetryNotify calls f before each retry of a request, on the goroutine that makes
+// it; f must return quickly. The default tells nobody (retries are logged at debug
+// level with [WithLogger]).
+func WithRetryNotify(f func(RetryNotice)) Option {
+	return func(c *config) error {
+		c.retryNotify = f
 		return nil
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -53,6 +55,9 @@ type Client struct {
 	base   http.RoundTripper
 	auth   *authTransport
 	logger *slog.Logger
+
+	loopbackPlain sync.Map // host:port → true: a loopback registry found speaking plain HTTP
+	plainOrigins  sync.Map // host:port → true: an endpoint configured with http://
 }
 
 // New returns a Client configured by opts. It makes no request.
@@ -76,11 +81,15 @@ func New(opts ...Option) (*Client, error) {
 	base := cfg.transport
 	if base == nil {
 		base = newBaseTransport(&cfg)
+		if cfg.hosts != nil {
+			base = &endpointTransport{next: base, template: tunedTransport(&cfg), cfg: &cfg}
+		}
 	}
 	logged := &loggingTransport{next: base, logger: logger}
-	retried := newRetryTransport(logged, cfg.retry, logger)
+	retried := newRetryTransport(logged, cfg.retry, logger, cfg.retryNotify)
 	c := &Client{cfg: cfg, base: base, logger: logger}
 	c.auth = &authTransport{
+		plainOK:     c.plainOK,
 		next:        retried,
 		credentials: cfg.credentials,
 		tokenClient: &http.Client{Transport: &userAgentTransport{next: retried, userAgent: cfg.userAgent}, CheckRedirect: sameOriginRedirect},
@@ -95,16 +104,9 @@ func New(opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// newBaseTransport clones http.DefaultTransport and tunes it for a few large parallel
-// downloads: more idle connections per host, bigger socket buffers, no transparent
-// gzip (blobs must arrive byte-exact), and the client's TLS settings.
+// newBaseTransport returns the tuned transport with the client's TLS settings.
 func newBaseTransport(cfg *config) http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConnsPerHost = max(cfg.concurrency*2, 8)
-	t.DisableCompression = true
-	t.ReadBufferSize = 256 << 10
-	t.WriteBufferSize = 64 << 10
-	t.ResponseHeaderTimeout = 2 * time.Minute
+	t := tunedTransport(cfg)
 	tc := cfg.tlsConfig
 	if tc == nil {
 		tc = &tls.Config{}
@@ -127,6 +129,19 @@ func newBaseTransport(cfg *config) http.RoundTripper {
 	itc.InsecureSkipVerify = true
 	insecure.TLSClientConfig = itc
 	return &hostSwitchTransport{hosts: cfg.insecureHosts, match: insecure, other: t}
+}
+
+// tunedTransport clones http.DefaultTransport and tunes it for a few large parallel
+// downloads: more idle connections per host, bigger socket buffers, no transparent
+// gzip (blobs must arrive byte-exact).
+func tunedTransport(cfg *config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(cfg.concurrency*2, 8)
+	t.DisableCompression = true
+	t.ReadBufferSize = 256 << 10
+	t.WriteBufferSize = 64 << 10
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	return t
 }
 
 type hostSwitchTransport struct {
@@ -162,25 +177,35 @@ func registryHost(s string) string {
 	return s
 }
 
-// scheme returns "http" for hosts marked plain, else "https".
+// scheme returns "http" for hosts marked plain and for loopback registries found
+// speaking plain HTTP, else "https".
 func (c *Client) scheme(host string) string {
 	if hostIn(c.cfg.plainHosts, &url.URL{Host: host}) {
+		return "http"
+	}
+	if _, ok := c.loopbackPlain.Load(strings.ToLower(host)); ok {
 		return "http"
 	}
 	return "https"
 }
 
 // endpoint builds the URL of path on host and tags ctx so the auth layer may
-// authenticate requests to that origin (and only to it) for scopes.
+// authenticate requests to that origin (and only to it) for scopes, and so that
+// [Client.do] may route the request to the host's mirrors.
 func (c *Client) endpoint(ctx context.Context, host, path string, scopes ...Scope) (context.Context, *url.URL) {
 	u := &url.URL{Scheme: c.scheme(host), Host: host, Path: path}
-	return withAuthTarget(ctx, u, scopes...), u
+	return withRoute(withAuthTarget(ctx, u, scopes...), host, u), u
 }
 
-// do sends req and turns any status not in ok into a *ResponseError (reading and
-// closing the body). On success the caller owns resp.Body.
-func (c *Client) do(req *http.Request, ok ...int) (*http.Response, error) {
+// send sends req and turns any status not in ok into a *ResponseError (reading and
+// closing the body). On success the caller owns resp.Body. A loopback registry that
+// answers HTTPS in plain HTTP is asked again over HTTP (see plainFallback).
+func (c *Client) send(req *http.Request, ok ...int) (*http.Response, error) {
 	resp, err := c.http.Do(req)
+	if err != nil && c.plainFallback(req, err) {
+		req = asPlain(req)
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return nil, c.transportError(req, err)
 	}
@@ -758,9 +783,11 @@ func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // newRetryTransport wraps next with go-retryablehttp: 429 and 5xx (except 501) and
-// connection errors are retried with exponential backoff, Retry-After is honoured up
-// to the policy's cap, and nothing is retried after the context ends.
-func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logger) http.RoundTripper {
+// transient connection errors are retried with exponential backoff, Retry-After is
+// honoured up to the policy's cap, and nothing is retried after the context ends. A
+// permanent error (see permanent) fails at once. notify, when not nil, hears of each
+// retry before its wait.
+func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logger, notify func(RetryNotice)) http.RoundTripper {
 	rc := &retryablehttp.Client{
 		HTTPClient: &http.Client{
 			Transport:     next,
@@ -773,29 +800,50 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			var rhe tls.RecordHeaderError
-			if errors.As(err, &rhe) {
-				return false, nil // an HTTP server on an HTTPS port: asking again won't help
+			if permanent(err) {
+				return false, nil // asking again won't help: fail now
 			}
 			if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 				if ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > p.MaxRetryAfter {
 					return false, nil
 				}
 			}
-			retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-			if retry {
-				logger.DebugContext(ctx, "retry", "error", err, "status", statusOf(resp))
+			if retry, _ := retryablehttp.DefaultRetryPolicy(ctx, resp, err); !retry {
+				return false, nil
 			}
-			return retry, nil
-		},
-		Backoff: func(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+			st, _ := ctx.Value(retryStateKey{}).(*retryState)
+			if st == nil {
+				return true, nil
+			}
+			if st.retries++; st.retries > p.MaxRetries {
+				return true, nil // retryablehttp gives up now: no wait, no notice
+			}
+			// The wait happens here, not in Backoff, which cannot tell which request
+			// it is for (it sees no context when a connection failed).
+			wait := backoff(p.MinWait, p.MaxWait, st.retries-1)
 			if resp != nil {
 				if ra := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
-					return min(ra, p.MaxRetryAfter)
+					wait = min(ra, p.MaxRetryAfter)
 				}
 			}
-			return backoff(minWait, maxWait, attempt)
+			n := RetryNotice{Method: st.method, URL: st.url, StatusCode: statusOf(resp), Err: err, Attempt: st.retries + 1, MaxAttempts: p.MaxRetries + 1, Wait: wait}
+			logger.DebugContext(ctx, "retry", "method", n.Method, "url", n.URL, "error", err, "status", n.StatusCode, "attempt", n.Attempt, "wait", wait)
+			if notify != nil {
+				notify(n)
+			}
+			if resp != nil {
+				drainClose(resp.Body) // the connection is free while waiting
+			}
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-t.C:
+			}
+			return true, nil
 		},
+		Backoff: func(time.Duration, time.Duration, int, *http.Response) time.Duration { return 0 },
 		// The last response goes back as is (so its status and body make the error),
 		// except when there is an error too, which wins: net/http wants one or the other.
 		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
@@ -806,7 +854,43 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 			return resp, err
 		},
 	}
-	return &retryablehttp.RoundTripper{Client: rc}
+	return &retryTransport{next: &retryablehttp.RoundTripper{Client: rc}}
+}
+
+// retryTransport gives each request a retryState for the retry layer's CheckRetry.
+type retryTransport struct{ next http.RoundTripper }
+
+// retryState counts the retries of one request.
+type retryState struct {
+	method, url string
+	retries     int
+}
+
+type retryStateKey struct{}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := &retryState{method: req.Method, url: redactURL(req.URL)}
+	return t.next.RoundTrip(req.WithContext(context.WithValue(req.Context(), retryStateKey{}, st)))
+}
+
+// permanent reports whether a network error will not mend by asking again within
+// seconds: a refused connection (nothing listens there), a name that does not exist
+// (NXDOMAIN), an HTTP server on an HTTPS port, a certificate that does not verify, a
+// server that refused the TLS handshake (a client certificate missing). Timeouts,
+// resets and temporary DNS failures are retried.
+func permanent(err error) bool {
+	if err == nil {
+		return false
+	}
+	var (
+		dnsErr *net.DNSError
+		rhe    tls.RecordHeaderError
+		cve    *tls.CertificateVerificationError
+		opErr  *net.OpError
+	)
+	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) ||
+		errors.As(err, &rhe) || errors.Is(err, http.ErrSchemeMismatch) || errors.As(err, &cve) ||
+		(errors.As(err, &opErr) && opErr.Op == "remote error")
 }
 
 // backoff is exponential from minWait, capped at maxWait, with full jitter over its

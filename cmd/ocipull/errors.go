@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -110,6 +111,8 @@ func errorMessage(err error, t target) string {
 		dnsErr *net.DNSError
 		opErr  *net.OpError
 		recErr tls.RecordHeaderError
+
+		endpoints *ocistream.EndpointsError
 	)
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -120,6 +123,22 @@ func errorMessage(err error, t target) string {
 
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("timed out talking to %s", hostName)
+
+	case errors.As(err, &endpoints):
+		// Mirrors from a hosts directory, then the server: say what each answered.
+		parts := make([]string, len(endpoints.Failures))
+		for i, f := range endpoints.Failures {
+			ft := t
+			if u, perr := url.Parse(f.Endpoint); perr == nil {
+				ft.host = u.Host
+			}
+			kind := "server"
+			if f.Mirror {
+				kind = "mirror"
+			}
+			parts[i] = kind + " " + f.Endpoint + ": " + errorMessage(f.Err, ft)
+		}
+		return fmt.Sprintf("no endpoint could serve %s: %s", name, strings.Join(parts, "; "))
 
 	case errors.Is(err, syscall.ENOSPC):
 		dest := t.dest

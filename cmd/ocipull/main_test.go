@@ -28,7 +28,7 @@ func isolate(t *testing.T) {
 	} {
 		t.Setenv(kv[0], kv[1])
 	}
-	for _, name := range []string{"OCIPULL_USERNAME", "OCIPULL_PASSWORD", "OCIPULL_PLATFORM", "OCIPULL_CONCURRENCY", "OCIPULL_PLAIN_HTTP", "OCIPULL_INSECURE"} {
+	for _, name := range []string{"OCIPULL_USERNAME", "OCIPULL_PASSWORD", "OCIPULL_PLATFORM", "OCIPULL_CONCURRENCY", "OCIPULL_PLAIN_HTTP", "OCIPULL_INSECURE", "OCIPULL_HOSTS_DIR"} {
 		t.Setenv(name, "")
 		os.Unsetenv(name)
 	}
@@ -103,6 +103,9 @@ func TestFlagValidation(t *testing.T) {
 		{"blob without digest", nil, []string{"blob", "alpine:3.20"}, `ocipull: blob wants REPO@DIGEST, like alpine@sha256:0123...; "alpine:3.20" has no digest`},
 		{"manifest twice", nil, []string{"manifest", "a", "b"}, "manifest wants one REF, got 2"},
 		{"resolve nothing", nil, []string{"resolve"}, "resolve wants one REF, got 0"},
+		{"missing hosts dir", nil, []string{"--hosts-dir", "/nonexistent/certs.d", "pull", "alpine"}, "ocipull: --hosts-dir: hosts directory /nonexistent/certs.d: no such file or directory\n"},
+		{"hosts dir list from env", map[string]string{"OCIPULL_HOSTS_DIR": os.TempDir() + ":/nonexistent/b"}, []string{"resolve", "alpine"}, "--hosts-dir: hosts directory /nonexistent/b: no such file"},
+		{"hosts dir is a file", nil, []string{"--hosts-dir", "main_test.go", "tags", "alpine"}, "--hosts-dir: hosts directory main_test.go: not a directory"},
 		{"empty password on stdin", nil, []string{"-u", "alice", "--password-stdin", "ping", "127.0.0.1:1"}, "--password-stdin: stdin holds no password"},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/hosts"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
@@ -30,9 +32,11 @@ type options struct {
 	concurrency   int
 	quiet         bool
 	verbose       bool
+	hostsDirs     string
 
 	// Set by validate.
-	plat *ocitypes.Platform // parsed --platform, nil when not given
+	plat  *ocitypes.Platform // parsed --platform, nil when not given
+	hosts *hosts.Config      // --hosts-dir, or the default directories that exist
 }
 
 // state is what the commands of one run share: the options and what was learnt
@@ -73,6 +77,14 @@ func globalFlags(o *options) []cli.Flag {
 			Usage:       "skip TLS certificate verification for the registry named on the command line",
 			Sources:     cli.EnvVars("OCIPULL_INSECURE"),
 			Destination: &o.insecure,
+		},
+		&cli.StringFlag{
+			Name: "hosts-dir",
+			Usage: "read registry mirrors, CAs and client certificates from `DIR`s (a list separated by colons; \"\" for none) " +
+				"in containerd's format (DIR/HOST[:PORT]/hosts.toml) or docker's certs.d (DIR/HOST:PORT/ca.crt, client.cert, client.key) " +
+				"(default: /etc/containerd/certs.d:/etc/docker/certs.d, those that exist)",
+			Sources:     cli.EnvVars("OCIPULL_HOSTS_DIR"),
+			Destination: &o.hostsDirs,
 		},
 		&cli.StringFlag{
 			Name:        "username",
@@ -124,6 +136,9 @@ func (o *options) validate(cmd *cli.Command) error {
 		}
 		o.plat = &p
 	}
+	if err := o.loadHosts(cmd); err != nil {
+		return err
+	}
 	switch {
 	case o.quiet && o.verbose:
 		return errors.New("--quiet and --verbose exclude each other")
@@ -136,6 +151,22 @@ func (o *options) validate(cmd *cli.Command) error {
 	case cmd.IsSet("concurrency") && o.concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.concurrency)
 	}
+	return nil
+}
+
+// loadHosts opens the hosts directories: those of --hosts-dir (or OCIPULL_HOSTS_DIR,
+// a list like containerd's config_path), else the default ones that exist. Their
+// files are read when a registry they configure is first used.
+func (o *options) loadHosts(cmd *cli.Command) error {
+	if !cmd.IsSet("hosts-dir") {
+		o.hosts = hosts.Default()
+		return nil
+	}
+	c, err := hosts.New(filepath.SplitList(o.hostsDirs)...)
+	if err != nil {
+		return fmt.Errorf("--hosts-dir: %w", err)
+	}
+	o.hosts = c
 	return nil
 }
 
@@ -184,6 +215,14 @@ func (st *state) newClient(ctx context.Context, cmd *cli.Command, host string) (
 		opts = append(opts, ocistream.WithConcurrency(o.concurrency))
 	}
 	errw := stderr(cmd)
+	if o.hosts != nil && len(o.hosts.Dirs()) > 0 {
+		opts = append(opts, ocistream.WithHosts(o.hosts))
+	}
+	if !o.quiet {
+		opts = append(opts, ocistream.WithRetryNotify(func(n ocistream.RetryNotice) {
+			fmt.Fprintf(errw, "ocipull: %s\n", n)
+		}))
+	}
 	if o.verbose {
 		opts = append(opts, ocistream.WithLogger(newDebugLogger(errw)))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocistream/ocistream"
 	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
 )
 
 // usageError is a command line that cannot run: wrong arguments or flags. It exits 2.
@@ -269,7 +270,7 @@ func rateLimitMessage(err error, t target) string {
 	if len(notes) > 0 {
 		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
-	if t.credsFrom == "" && sameHost(host, "docker.io") {
+	if t.credsFrom == "" && ref.IsHub(host) {
 		msg += " — logging in raises the limit"
 	}
 	return msg

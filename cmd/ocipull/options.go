@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/credentials"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
@@ -231,22 +232,9 @@ func (st *state) newClient(ctx context.Context, cmd *cli.Command, host string) (
 
 // noteCredential records that a credential for the command's registry was used.
 func (st *state) noteCredential(h, host, from string) {
-	if sameHost(h, host) {
+	if credentials.CanonicalHost(h) == credentials.CanonicalHost(host) {
 		st.credsFrom.CompareAndSwap(nil, &from)
 	}
-}
-
-// sameHost compares registry hosts, taking Docker Hub's several names as one.
-func sameHost(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(s)
-		switch s {
-		case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-			return "docker.io"
-		}
-		return s
-	}
-	return norm(a) == norm(b)
 }
 
 // warn prints msg once per run, unless --quiet.

@@ -391,14 +391,9 @@ func (k *Keychain) fromProgram(ctx context.Context, cf *configFile, name string,
 		k.logf("credentials for %s: %s names an invalid credential program %q", t.host, cf.path, prog)
 		return Credential{}, nil
 	}
-	var run *programRun
-	pf := func(args ...string) client.Program {
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.WaitDelay = 2 * time.Second
-		run = &programRun{cmd: cmd}
-		return run
-	}
+	pf, last := programFunc(ctx, prog)
 	creds, err := client.Get(pf, t.serverURL)
+	run := *last
 	if err != nil {
 		if dch.IsErrCredentialsNotFound(err) {
 			return Credential{}, nil
@@ -410,6 +405,17 @@ func (k *Keychain) fromProgram(ctx context.Context, cf *configFile, name string,
 		return Credential{}, nil
 	}
 	return normalizeCredential(Credential{Username: creds.Username, Password: creds.Secret}), nil
+}
+
+// programFunc runs prog under ctx for the client package; *last is the latest run.
+func programFunc(ctx context.Context, prog string) (client.ProgramFunc, **programRun) {
+	last := new(*programRun)
+	return func(args ...string) client.Program {
+		cmd := exec.CommandContext(ctx, prog, args...)
+		cmd.WaitDelay = 2 * time.Second
+		*last = &programRun{cmd: cmd}
+		return *last
+	}, last
 }
 
 // programRun is one run of a credential program, keeping what the client package's
@@ -481,13 +487,7 @@ func (k *Keychain) init() {
 	if v := get("DOCKER_AUTH_CONFIG"); v != "" {
 		k.env, k.envErr = parseAuthConfigEnv(v)
 	}
-	home := get("HOME")
-	switch runtime.GOOS {
-	case "windows":
-		home = get("USERPROFILE")
-	case "plan9":
-		home = get("home")
-	}
+	home := homeDir(get)
 
 	var files []string
 	switch {
@@ -507,13 +507,10 @@ func (k *Keychain) init() {
 			files = append(files, filepath.Join(home, ".config", "containers", "auth.json"))
 		}
 	}
-	switch {
-	case k.opts.DockerConfig != "":
+	if k.opts.DockerConfig != "" {
 		files = append(files, k.opts.DockerConfig)
-	case get("DOCKER_CONFIG") != "":
-		files = append(files, filepath.Join(get("DOCKER_CONFIG"), "config.json"))
-	case home != "":
-		files = append(files, filepath.Join(home, ".docker", "config.json"))
+	} else if p := dockerConfigPath(get); p != "" {
+		files = append(files, p)
 	}
 
 	seen := map[string]bool{}
@@ -524,6 +521,29 @@ func (k *Keychain) init() {
 			k.files = append(k.files, c)
 		}
 	}
+}
+
+// homeDir is the user's home directory as the environment read by get names it.
+func homeDir(get func(string) string) string {
+	switch runtime.GOOS {
+	case "windows":
+		return get("USERPROFILE")
+	case "plan9":
+		return get("home")
+	}
+	return get("HOME")
+}
+
+// dockerConfigPath is $DOCKER_CONFIG/config.json, else ~/.docker/config.json, as
+// the environment read by get says; "" when neither is known.
+func dockerConfigPath(get func(string) string) string {
+	if d := get("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	if home := homeDir(get); home != "" {
+		return filepath.Join(home, ".docker", "config.json")
+	}
+	return ""
 }
 
 // cachedConfig is a parsed file and the stat it was read at.

@@ -182,7 +182,9 @@ func TestSaveWithPrograms(t *testing.T) {
 			t.Errorf("second Erase(%s) = %v, %v", tc.host, erased, err)
 		}
 	}
-	ops := slices.DeleteFunc(askedOf(t, bin, "store"), func(s string) bool { return !strings.Contains(s, ":") || strings.HasPrefix(s, "ghcr.io") || strings.HasPrefix(s, "localhost") })
+	ops := slices.DeleteFunc(askedOf(t, bin, "store"), func(s string) bool {
+		return !strings.Contains(s, ":") || strings.HasPrefix(s, "ghcr.io") || strings.HasPrefix(s, "localhost")
+	})
 	want := []string{"store:ghcr.io", "erase:ghcr.io", "erase:ghcr.io", "store:localhost:5000", "erase:localhost:5000", "erase:localhost:5000"}
 	if !slices.Equal(ops, want) {
 		t.Errorf("docker-credential-store ran %q, want %q", ops, want)

@@ -118,6 +118,8 @@ Examples:
 			newBlobCommand(st),
 			newPingCommand(st),
 			newVerifyCommand(st),
+			newLoginCommand(st),
+			newLogoutCommand(st),
 		},
 		// Errors are printed by run, once; urfave must neither print nor exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},

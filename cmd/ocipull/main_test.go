@@ -222,7 +222,7 @@ func TestCredentialFlags(t *testing.T) {
 			name:     "anonymous",
 			args:     []string{"--plain-http", "ping", reg.host},
 			wantCode: exitFailure,
-			wantErr:  "ocipull: unauthorized: authentication required for " + reg.host + " — run docker login or pass -u\n",
+			wantErr:  "ocipull: unauthorized: authentication required for " + reg.host + " — run ocipull login or pass -u\n",
 		},
 	}
 	for _, tt := range tests {
@@ -284,7 +284,7 @@ func TestKeychainCredentials(t *testing.T) {
 	}
 	got = runCLI(t, "", "--plain-http", "ping", reg.host)
 	if got.code != exitFailure || !strings.HasPrefix(got.stderr, "ocipull: warning: ignoring stored credentials: ") ||
-		!strings.HasSuffix(got.stderr, "ocipull: unauthorized: authentication required for "+reg.host+" — run docker login or pass -u\n") {
+		!strings.HasSuffix(got.stderr, "ocipull: unauthorized: authentication required for "+reg.host+" — run ocipull login or pass -u\n") {
 		t.Errorf("ping with a broken config.json: exit %d, stderr %q", got.code, got.stderr)
 	}
 }
@@ -320,7 +320,7 @@ func TestVerbose(t *testing.T) {
 
 func TestHelpGolden(t *testing.T) {
 	isolate(t)
-	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify"} {
+	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "login", "logout"} {
 		file := "help-" + name + ".golden"
 		args := []string{name, "--help"}
 		if name == "" {

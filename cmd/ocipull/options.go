@@ -132,7 +132,7 @@ func (o *options) validate(cmd *cli.Command) error {
 		return errors.New("--password and --password-stdin exclude each other")
 	case (o.password != "" || o.passwordStdin) && o.username == "":
 		return errors.New("a password needs --username")
-	case o.username != "" && o.password == "" && !o.passwordStdin:
+	case o.username != "" && o.password == "" && !o.passwordStdin && cmd.Args().First() != "login":
 		return errors.New("--username needs --password, --password-stdin or OCIPULL_PASSWORD")
 	case cmd.IsSet("concurrency") && o.concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.concurrency)

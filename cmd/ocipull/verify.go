@@ -17,6 +17,7 @@ import (
 
 func newVerifyCommand(st *state) *cli.Command {
 	var asJSON bool
+	var format string
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "check an OCI layout directory: every blob hashed again, nothing missing or left over",
@@ -43,23 +44,35 @@ where blobs and bytes count what was read, and each PROBLEM is
 KIND is one of bad-layout, bad-index, missing, wrong-size, corrupt, bad-media-type,
 unparsable, unreferenced, partial, absent; PATH is relative to DIR; digest is left
 out when the problem concerns no blob. ok is false when any problem but absent is
-reported.
+reported. --format json is the same as --json; --format TEMPLATE runs the Go template
+on the report: .Dir, .OK, .Blobs, .Bytes, .Problems (each with .Kind, .Digest, .Path,
+.Detail).
 
 Examples:
    ocipull verify alpine
-   ocipull verify --json alpine | jq -r '.problems[] | select(.kind == "corrupt") | .path'`,
+   ocipull verify --json alpine | jq -r '.problems[] | select(.kind == "corrupt") | .path'
+   ocipull verify --format '{{.OK}} {{len .Problems}}' alpine`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{
 				Name:        "json",
 				Usage:       "print the report as JSON on stdout",
 				Destination: &asJSON,
 			},
+			formatFlag(&format),
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("verify wants one DIR, got %d arguments (see ocipull verify --help)", cmd.Args().Len())
 			}
-			return st.verify(ctx, cmd, cmd.Args().First(), asJSON)
+			f, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			if asJSON && f.tmpl != nil {
+				return usagef("--json and --format TEMPLATE exclude each other")
+			}
+			f.json = f.json || asJSON
+			return st.verify(ctx, cmd, cmd.Args().First(), f)
 		},
 	}
 }
@@ -71,7 +84,7 @@ type verifyOutput struct {
 	*layout.VerifyReport
 }
 
-func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSON bool) error {
+func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f outputFormat) error {
 	t := target{name: dir}
 	prog := st.newVerifyProgress(cmd)
 	opts := &layout.VerifyOptions{Concurrency: st.opts.concurrency}
@@ -89,13 +102,18 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSO
 	}
 
 	out := stdout(cmd)
-	if asJSON {
+	switch {
+	case f.json:
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(verifyOutput{Dir: dir, OK: rep.OK(), VerifyReport: rep}); err != nil {
 			return st.fail(t, err)
 		}
-	} else {
+	case f.tmpl != nil:
+		if err := f.write(out, verifyOutput{Dir: dir, OK: rep.OK(), VerifyReport: rep}); err != nil {
+			return st.fail(t, err)
+		}
+	default:
 		for _, p := range rep.Problems {
 			if _, err := fmt.Fprintln(out, p); err != nil {
 				return st.fail(t, err)

@@ -119,7 +119,7 @@ Examples:
 			}
 			c.OnUsageError = onUsageError
 		},
-		Flags:                 globalFlags(&st.opts),
+		Flags: globalFlags(&st.opts),
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			if err := st.opts.validate(cmd); err != nil {
 				return ctx, usageError{err}

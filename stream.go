@@ -456,6 +456,9 @@ func (c *Client) Pull(ctx context.Context, reference string, dst Destination, op
 		return ocitypes.Descriptor{}, err
 	}
 	progress := serializeProgress(o.Progress)
+	for _, b := range plan.blobs {
+		progress(ProgressEvent{Kind: BlobQueued, Descriptor: b})
+	}
 	if err := c.pullBlobs(ctx, r, plan.blobs, dst, o.Concurrency, progress); err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("pull %s: %w", r, err)
 	}

@@ -29,15 +29,24 @@ func TestPullOutput(t *testing.T) {
 		{"alpine", "alpine.tar", toTarFile, "alpine.tar"},
 		{"alpine", "images/ALPINE.TAR", toTarFile, "images/ALPINE.TAR"},
 		{"alpine", "-", toStdout, "stdout"},
-		{"alpine", "alpine.tar.gz", toDir, "alpine.tar.gz"},
+		{"alpine", "alpine.tar.gz", toTarGzFile, "alpine.tar.gz"},
+		{"alpine", "alpine.TGZ", toTarGzFile, "alpine.TGZ"},
+		{"alpine", "alpine.tar.zst", -1, ""},
+		{"alpine", "alpine.xz", -1, ""},
 	}
 	for _, tt := range tests {
 		r, err := ref.Parse(tt.ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kind, dest := pullOutput(r, tt.output)
-		if kind != tt.wantKind || dest != tt.wantDest {
+		kind, dest, err := pullOutput(r, tt.output)
+		if tt.wantKind == -1 {
+			if err == nil {
+				t.Errorf("pullOutput(%q, %q) = %v, %q; want an error", tt.ref, tt.output, kind, dest)
+			}
+			continue
+		}
+		if err != nil || kind != tt.wantKind || dest != tt.wantDest {
 			t.Errorf("pullOutput(%q, %q) = %v, %q; want %v, %q", tt.ref, tt.output, kind, dest, tt.wantKind, tt.wantDest)
 		}
 	}

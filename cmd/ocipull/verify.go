@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 )
 
 func newVerifyCommand(st *state) *cli.Command {
-	var asJSON bool
+	var asJSON, repair bool
 	var format string
 	return &cli.Command{
 		Name:      "verify",
@@ -30,7 +31,10 @@ missing, corrupt, of the wrong size or that do not parse, a broken index.json or
 oci-layout, the files under blobs/ that nothing references, and the partial
 downloads an interrupted pull left under .ingest/. Blobs a pull skipped on purpose
 (foreign layers, listed in the index.json annotation io.ocistream.absent-blobs) are
-reported as absent, which is not an error. Nothing is modified.
+reported as absent, which is not an error. Nothing is modified, unless --repair:
+then the blobs whose bytes are wrong (corrupt, wrong size, and unreferenced blobs that
+do not hash to their name) are moved to DIR/.quarantine/, and pulling the image into
+DIR again (ocipull pull --verify REF -o DIR, the command printed) fetches them.
 
 Each problem is one line on stdout, "KIND DIGEST PATH: DETAIL", the summary goes to
 stderr, and the exit status is 1 when anything is wrong. Blobs are read once each,
@@ -51,7 +55,8 @@ on the report: .Dir, .OK, .Blobs, .Bytes, .Problems (each with .Kind, .Digest, .
 Examples:
    ocipull verify alpine
    ocipull verify --json alpine | jq -r '.problems[] | select(.kind == "corrupt") | .path'
-   ocipull verify --format '{{.OK}} {{len .Problems}}' alpine`,
+   ocipull verify --format '{{.OK}} {{len .Problems}}' alpine
+   ocipull verify --repair alpine && ocipull pull --verify alpine -o alpine`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{
 				Name:        "json",
@@ -59,6 +64,11 @@ Examples:
 				Destination: &asJSON,
 			},
 			formatFlag(&format),
+			&cli.BoolFlag{
+				Name:        "repair",
+				Usage:       "move bad blobs to DIR/.quarantine/ so that a pull fetches them again",
+				Destination: &repair,
+			},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
@@ -72,7 +82,7 @@ Examples:
 				return usagef("--json and --format TEMPLATE exclude each other")
 			}
 			f.json = f.json || asJSON
-			return st.verify(ctx, cmd, cmd.Args().First(), f)
+			return st.verify(ctx, cmd, cmd.Args().First(), f, repair)
 		},
 	}
 }
@@ -84,7 +94,7 @@ type verifyOutput struct {
 	*layout.VerifyReport
 }
 
-func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f outputFormat) error {
+func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f outputFormat, repair bool) error {
 	t := target{name: dir}
 	prog := st.newVerifyProgress(cmd)
 	opts := &layout.VerifyOptions{Concurrency: st.opts.concurrency}
@@ -128,7 +138,17 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f out
 		for _, c := range counts {
 			n += c.n
 		}
-		return st.fail(t, fmt.Errorf("layout %s has %s: %s (verified %s)", dir, plural(n, "problem"), formatCounts(counts), read))
+		msg := fmt.Sprintf("layout %s has %s: %s (verified %s)", dir, plural(n, "problem"), formatCounts(counts), read)
+		if fixable(counts) {
+			if !repair {
+				msg += fmt.Sprintf("; to fetch bad blobs again: %s", repullHint(dir))
+			} else if moved, err := quarantine(ctx, dir, rep); err != nil {
+				return st.fail(t, err)
+			} else if moved > 0 {
+				msg += fmt.Sprintf("; moved %s to %s: run %s", plural(moved, "bad blob"), filepath.Join(dir, quarantineDir), repullHint(dir))
+			}
+		}
+		return st.fail(t, errors.New(msg))
 	}
 	if !st.opts.quiet {
 		summary := fmt.Sprintf("verified %s (%s): OK", plural(rep.Blobs, "blob"), formatSize(rep.Bytes))
@@ -138,6 +158,18 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f out
 		fmt.Fprintln(stderr(cmd), summary)
 	}
 	return nil
+}
+
+// fixable reports whether counts hold problems a pull repairs: blobs whose bytes are
+// wrong or missing.
+func fixable(counts []kindCount) bool {
+	for _, c := range counts {
+		switch c.kind {
+		case layout.Corrupt, layout.WrongSize, layout.Missing:
+			return true
+		}
+	}
+	return false
 }
 
 // kindCount is how many problems of a kind a report holds.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/ocitypes"
 )
 
 func TestOutputFormat(t *testing.T) {
@@ -61,5 +64,28 @@ func TestOutputFormatErrors(t *testing.T) {
 	err = f.write(&bytes.Buffer{}, tagItem{Name: "v1"})
 	if !errors.As(err, &ue) || err.Error() != "--format: <.Nope>: can't evaluate field Nope in type main.tagItem (line 1, column 2)" {
 		t.Errorf("a missing field: %v, want a usage error", err)
+	}
+}
+
+func TestPullStatsSummary(t *testing.T) {
+	d := func(n int64) ocistream.ProgressEvent {
+		return ocistream.ProgressEvent{Kind: ocistream.BlobQueued, Descriptor: ocitypes.Descriptor{Size: n}}
+	}
+	tests := []struct {
+		events []ocistream.ProgressEvent
+		want   string
+	}{
+		{[]ocistream.ProgressEvent{d(1), d(2), {Kind: ocistream.BlobStarted}}, ""},
+		{[]ocistream.ProgressEvent{d(1), d(2), d(3), {Kind: ocistream.BlobSkipped}, {Kind: ocistream.BlobSkipped}}, "3 blobs, 2 skipped (already present)"},
+		{[]ocistream.ProgressEvent{d(1), d(50 << 20), {Kind: ocistream.BlobSkipped}, {Kind: ocistream.BlobStarted, Offset: 40 << 20}}, "2 blobs, 1 skipped (already present), 1 resumed from 40.0 MiB"},
+	}
+	for _, tt := range tests {
+		s := &pullStats{next: nopProgress{}}
+		for _, e := range tt.events {
+			s.event(e)
+		}
+		if got := s.summary(); got != tt.want {
+			t.Errorf("summary = %q, want %q", got, tt.want)
+		}
 	}
 }

@@ -168,7 +168,7 @@ func (st *state) pull(ctx context.Context, cmd *cli.Command, arg string, pf pull
 			return st.fail(t, err)
 		}
 	}
-	prog := st.newProgress(cmd)
+	prog := &pullStats{next: st.newProgress(cmd)}
 	opts := &ocistream.PullOptions{
 		Platform:     plat,
 		AllPlatforms: st.opts.allPlatforms,
@@ -198,6 +198,9 @@ func (st *state) pull(ctx context.Context, cmd *cli.Command, arg string, pf pull
 			what = "the tar lacks them: docker load and podman load will refuse it until they are supplied"
 		}
 		fmt.Fprintf(stderr(cmd), "ocipull: warning: %d foreign layer(s) left out (--skip-foreign); %s\n", n, what)
+	}
+	if sum := prog.summary(); sum != "" && !st.opts.quiet {
+		fmt.Fprintln(stderr(cmd), sum)
 	}
 	if !st.opts.quiet {
 		where := dest

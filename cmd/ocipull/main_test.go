@@ -320,7 +320,7 @@ func TestVerbose(t *testing.T) {
 
 func TestHelpGolden(t *testing.T) {
 	isolate(t)
-	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "login", "logout"} {
+	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "login", "logout", "completion"} {
 		file := "help-" + name + ".golden"
 		args := []string{name, "--help"}
 		if name == "" {

@@ -206,12 +206,15 @@ func TestBarProgressFinishes(t *testing.T) {
 	// one blob never completed.
 	var buf bytes.Buffer
 	p := newBarProgress(&buf, mpb.WithAutoRefresh())
+	for _, d := range []ocitypes.Descriptor{{Digest: digest.FromString("a"), Size: 3 << 20}, {Digest: digest.FromString("b"), Size: 2048}, {Digest: digest.FromString("c")}} {
+		p.event(ocistream.ProgressEvent{Kind: ocistream.BlobQueued, Descriptor: d})
+	}
 	for _, e := range events() {
 		p.event(e)
 	}
 	p.event(ocistream.ProgressEvent{Kind: ocistream.BlobStarted, Descriptor: ocitypes.Descriptor{Digest: digest.FromString("d"), Size: 10}})
 	p.finish()
-	for _, want := range []string{shortDigest(digest.FromString("a")), "3.0 MiB / 3.0 MiB", "already present", "failed"} {
+	for _, want := range []string{shortDigest(digest.FromString("a")) + " (resumed from 1.0 MiB)", "3.0 MiB / 3.0 MiB", "already present", "failed", "total", "3.0 MiB / 3.0 MiB"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("bars %q do not show %q", buf.String(), want)
 		}

@@ -101,30 +101,39 @@ type blobBar struct {
 // newBarProgress draws bars on w, a terminal, with extra container options.
 func newBarProgress(w io.Writer, extra ...mpb.ContainerOption) *barProgress {
 	opts := append([]mpb.ContainerOption{mpb.WithOutput(w), mpb.WithWidth(96), mpb.WithRefreshRate(120 * time.Millisecond)}, extra...)
-	p := &barProgress{
+	return &barProgress{
 		p:    mpb.New(opts...),
 		bars: map[digest.Digest]*blobBar{},
 		last: time.Now(),
 	}
-	p.total = p.p.AddBar(0,
-		mpb.PrependDecorators(
-			decor.Name("total", decor.WCSyncSpaceR),
-			decor.Any(func(s decor.Statistics) string {
-				return formatSize(s.Current) + " / " + formatSize(s.Total)
-			}, decor.WCSyncSpace),
-		),
-		mpb.AppendDecorators(
-			decor.OnComplete(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace), "done"),
-			decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), ""),
-		),
-	)
-	return p
+}
+
+// queue adds a blob to the overall line, drawing the line on the first one: a pull
+// queues every blob before the first starts, so the line comes above them. A blob
+// download queues nothing and has no overall line.
+func (p *barProgress) queue(size int64) {
+	if p.total == nil {
+		p.total = p.p.AddBar(0,
+			mpb.PrependDecorators(
+				decor.Name("total", decor.WCSyncSpaceR),
+				decor.Any(func(s decor.Statistics) string {
+					return formatSize(s.Current) + " / " + formatSize(s.Total)
+				}, decor.WCSyncSpace),
+			),
+			mpb.AppendDecorators(
+				decor.OnComplete(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace), "done"),
+				decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), ""),
+			),
+		)
+	}
+	p.totalSize += size
+	p.total.SetTotal(p.totalSize, false)
 }
 
 // advance adds n bytes to the overall line; timed says they were downloaded now
 // (counted in the rate) rather than found already present.
 func (p *barProgress) advance(n int64, timed bool) {
-	if n <= 0 {
+	if n <= 0 || p.total == nil {
 		return
 	}
 	now := time.Now()
@@ -141,8 +150,7 @@ func (p *barProgress) event(e ocistream.ProgressEvent) {
 	b := p.bars[d.Digest]
 	switch e.Kind {
 	case ocistream.BlobQueued:
-		p.totalSize += d.Size
-		p.total.SetTotal(p.totalSize, false)
+		p.queue(d.Size)
 	case ocistream.BlobStarted:
 		if b == nil {
 			name := shortDigest(d.Digest)
@@ -206,9 +214,11 @@ func (p *barProgress) finish() {
 			b.bar.Abort(false)
 		}
 	}
-	if p.totalSize > 0 && p.total.Current() >= p.totalSize {
+	switch {
+	case p.total == nil:
+	case p.total.Current() >= p.totalSize:
 		p.total.SetTotal(-1, true)
-	} else {
+	default:
 		p.total.Abort(false)
 	}
 	p.p.Wait()

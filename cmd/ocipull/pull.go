@@ -27,7 +27,7 @@ func newPullCommand(st *state) *cli.Command {
 		Name:      "pull",
 		Usage:     "pull an image into an OCI layout directory, a tar file, or a tar on stdout",
 		ArgsUsage: "REF",
-		UsageText: "ocipull pull [options] REF [-o DIR | -o FILE.tar | -o -]",
+		UsageText: "ocipull pull [options] REF [-o DIR | -o FILE.tar[.gz] | -o -]",
 		Description: `Pull the image REF (a tag or a digest) with its config and layers, each blob
 streamed and verified against its digest, several at once (--concurrency).
 
@@ -37,8 +37,9 @@ streamed and verified against its digest, several at once (--concurrency).
              again resumes them. Several images may share one directory.
 -o FILE.tar  the same layout as a tar file, with a manifest.json that docker load and
              podman load accept. The file appears only once the pull succeeded.
--o FILE.tar.gz (or .tgz) the same tar, gzip-compressed (docker load and podman
-             load accept it). Other compressions (.tar.zst, .tar.xz) are refused.
+-o FILE.tar.gz
+             the same tar, gzip-compressed (also .tgz); docker load and podman load
+             accept it. Other compressions (.tar.zst, .tar.xz...) are refused.
 -o -         the tar on stdout, for a pipe.
 
 A pull that fails leaves nothing behind in a directory it created, unless it already
@@ -70,7 +71,7 @@ Examples:
 			&cli.StringFlag{
 				Name:        "output",
 				Aliases:     []string{"o"},
-				Usage:       "write to `DIR`, FILE.tar, or - for stdout (default: ./NAME)",
+				Usage:       "write to `DIR`, FILE.tar, FILE.tar.gz, or - for stdout (default: ./NAME)",
 				TakesFile:   true,
 				Destination: &output,
 			},

@@ -289,6 +289,9 @@ func (cp *copier) walkManifest(ctx context.Context, g *graph, desc ocitypes.Desc
 
 // transfer copies the blobs of g, then its manifests, children before parents.
 func (cp *copier) transfer(ctx context.Context, g *graph) error {
+	for _, b := range g.blobs {
+		cp.progress(ProgressEvent{Kind: BlobQueued, Descriptor: b})
+	}
 	if err := cp.copyBlobs(ctx, g.blobs); err != nil {
 		return err
 	}

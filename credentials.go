@@ -1,50 +1,32 @@
 package ocistream
 
-import "context"
+import "github.com/ocistream/ocistream/credentials"
 
-// Credential is what a client presents to one registry. The zero value means anonymous.
-type Credential struct {
-	// Username and Password are sent as HTTP Basic credentials, or exchanged for a
-	// bearer token with the OAuth2 password grant (falling back to GET with Basic).
-	Username string
-	Password string
-	// RefreshToken is an OAuth2 refresh token (Docker's "identitytoken", an ACR refresh
-	// token): it is exchanged with the refresh_token grant for access tokens.
-	RefreshToken string
-	// AccessToken is a registry bearer token sent as is (config.json "registrytoken").
-	AccessToken string
-	// AzureADToken is a Microsoft Entra ID access token for an Azure Container Registry;
-	// it is exchanged at the registry's /oauth2/exchange for an ACR refresh token.
-	AzureADToken string
-}
+// The credential types live in package credentials, which also reads and writes the
+// docker and podman credential files; these names keep the root package's API.
 
-// IsZero reports whether c carries no credential at all (anonymous access).
-func (c Credential) IsZero() bool { return c == Credential{} }
+// Credential is what a client presents to one registry; see [credentials.Credential].
+type Credential = credentials.Credential
 
-// CredentialStore finds the credential for a registry host. host is the API host as
-// [ref.Reference.Registry] returns it: "registry-1.docker.io" for Docker Hub, else
-// "host[:port]". A store returns the zero Credential, and no error, when it has none.
-type CredentialStore interface {
-	Credential(ctx context.Context, host string) (Credential, error)
-}
+// CredentialStore finds the credential for a registry host; see [credentials.Store].
+type CredentialStore = credentials.Store
 
-// CredentialFunc adapts a function to a [CredentialStore].
-type CredentialFunc func(ctx context.Context, host string) (Credential, error)
+// CredentialFunc adapts a function to a [CredentialStore]; see [credentials.Func].
+type CredentialFunc = credentials.Func
 
-// Credential calls f.
-func (f CredentialFunc) Credential(ctx context.Context, host string) (Credential, error) {
-	return f(ctx, host)
-}
+// Keychain reads Docker's and podman's credential files; see [credentials.Keychain].
+type Keychain = credentials.Keychain
 
-// StaticCredentials returns a store that answers cred for host (Docker Hub's names,
-// "docker.io", "index.docker.io" and "registry-1.docker.io", are one host) and the
-// zero Credential for every other host.
+// KeychainOptions configures a [Keychain]; see [credentials.KeychainOptions].
+type KeychainOptions = credentials.KeychainOptions
+
+// StaticCredentials returns a store that answers cred for host and the zero
+// Credential for every other host; see [credentials.Static].
 func StaticCredentials(host string, cred Credential) CredentialStore {
-	want := canonicalCredentialHost(host)
-	return CredentialFunc(func(_ context.Context, h string) (Credential, error) {
-		if canonicalCredentialHost(h) == want {
-			return cred, nil
-		}
-		return Credential{}, nil
-	})
+	return credentials.Static(host, cred)
 }
+
+// NewKeychain returns a Keychain configured by opts; nil opts means the defaults. It
+// reads the environment only: files are read lazily on the first lookup. See
+// [credentials.NewKeychain].
+func NewKeychain(opts *KeychainOptions) *Keychain { return credentials.NewKeychain(opts) }

@@ -60,6 +60,9 @@ const (
 	BlobSkipped
 	// BlobFailed: the blob could not be downloaded or verified; Err says why.
 	BlobFailed
+	// BlobQueued: the pull needs this blob. Sent for every blob of the pull, before
+	// any other event, so a display knows the total up front.
+	BlobQueued
 )
 
 // String returns the kind's name in lower case ("started", "progress", ...).
@@ -75,6 +78,8 @@ func (k ProgressKind) String() string {
 		return "skipped"
 	case BlobFailed:
 		return "failed"
+	case BlobQueued:
+		return "queued"
 	}
 	return "unknown"
 }

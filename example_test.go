@@ -2,6 +2,7 @@ package ocistream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -132,4 +133,107 @@ func ExampleClient_BlobChunks() {
 	// 0+8 01234567
 	// 8+8 89abcdef
 	// 16+4 ghij
+}
+
+// Pull into an OCI image layout directory from a registry that speaks plain HTTP (a
+// registry:2 on localhost). WithPlainHTTP names the hosts that may be reached without
+// TLS; every other host stays HTTPS-only. The descriptor is used only once err is nil.
+func ExampleWithPlainHTTP() {
+	srv := exampleServer(func(reg *fakeregistry.Registry) {
+		reg.PushImage("team/app", "v1", ocitypes.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"},
+			fakeregistry.Generated(7, 512), fakeregistry.Generated(8, 512))
+	})
+	defer srv.Close()
+	host := srv.Listener.Addr().String() // "127.0.0.1:PORT", as "localhost:5000" would be
+
+	tmp, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+
+	c, err := ocistream.New(ocistream.WithPlainHTTP(host))
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := layout.OpenDir(filepath.Join(tmp, "app"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	desc, err := c.Pull(context.Background(), host+"/team/app:v1", dir, &ocistream.PullOptions{
+		Platform: &ocitypes.Platform{OS: "linux", Architecture: "arm64"},
+	})
+	if cerr := dir.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(desc.MediaType, desc.Digest.Validate() == nil)
+	// Output:
+	// application/vnd.oci.image.manifest.v1+json true
+}
+
+// Put a tar on disk only when it is complete: the pull streams into a temporary file
+// in the same directory, which is synced and renamed over the final name only once
+// the pull and the tar's trailer succeeded. A failed pull leaves nothing under that
+// name (and removes its temporary file).
+func ExampleClient_Pull_tarFile() {
+	srv := exampleServer(func(reg *fakeregistry.Registry) {
+		reg.PushImage("team/app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, fakeregistry.Generated(3, 256))
+	})
+	defer srv.Close()
+	host := srv.Listener.Addr().String()
+	c, err := ocistream.New(ocistream.WithPlainHTTP(host))
+	if err != nil {
+		log.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	name := filepath.Join(tmp, "app.tar")
+
+	pullTar := func(ref string) (err error) {
+		f, err := os.CreateTemp(filepath.Dir(name), ".app.tar.*.partial")
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				f.Close()
+				os.Remove(f.Name())
+			}
+		}()
+		tw := layout.NewTar(f, nil)
+		if _, err := c.Pull(context.Background(), ref, tw, nil); err != nil {
+			return err
+		}
+		if err := tw.Close(); err != nil { // index.json, manifest.json and the trailer
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Rename(f.Name(), name)
+	}
+
+	err = pullTar(host + "/team/app:nope")
+	_, statErr := os.Stat(name)
+	fmt.Println("missing tag:", errors.Is(err, ocistream.ErrNotFound), "file exists:", statErr == nil)
+
+	if err := pullTar(host + "/team/app:v1"); err != nil {
+		log.Fatal(err)
+	}
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		fmt.Println(e.Name())
+	}
+	// Output:
+	// missing tag: true file exists: false
+	// app.tar
 }

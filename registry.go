@@ -170,9 +170,8 @@ func hostIn(set map[string]bool, u *url.URL) bool {
 func registryHost(s string) string {
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
 	s = strings.TrimSuffix(s, "/")
-	switch strings.ToLower(s) {
-	case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-		return "registry-1.docker.io"
+	if ref.IsHub(s) {
+		return ref.HubRegistry
 	}
 	return s
 }

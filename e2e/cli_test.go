@@ -537,7 +537,7 @@ func TestCLI(t *testing.T) {
 			want string
 		}{
 			{"anonymous", []string{"--plain-http", "pull", v1, "-o", "-"},
-				"ocipull: unauthorized: authentication required for " + v1 + " — run docker login or pass -u\n"},
+				"ocipull: unauthorized: authentication required for " + v1 + " — run ocipull login or pass -u\n"},
 			{"bad credentials", []string{"--plain-http", "-u", testUser, "-p", "wrong", "resolve", v1},
 				"ocipull: unauthorized: " + f.reg.Host + " refused the credentials from -u for " + v1 + "\n"},
 		} {
@@ -571,7 +571,7 @@ func TestCLI(t *testing.T) {
 			want string
 		}{
 			{"catalog anonymously", []string{"--plain-http", "catalog", f.reg.Host},
-				"ocipull: unauthorized: authentication required for " + f.reg.Host + " — run docker login or pass -u\n"},
+				"ocipull: unauthorized: authentication required for " + f.reg.Host + " — run ocipull login or pass -u\n"},
 			{"bad credentials", []string{"--plain-http", "-u", testUser, "-p", "wrong", "pull", v1},
 				"ocipull: unauthorized: " + f.reg.Host + " refused the credentials from -u for " + v1 + "\n"},
 		} {

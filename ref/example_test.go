@@ -99,3 +99,15 @@ func ExampleReference_WithTag() {
 	// redis:7.2
 	// invalid reference "docker.io/library/redis:-bad": invalid tag "-bad": letters, digits, '_', '.' and '-', not starting with '.' or '-'
 }
+
+func ExampleIsHub() {
+	for _, host := range []string{"docker.io", "Registry-1.Docker.io", "index.docker.io", "ghcr.io", "docker.io:443"} {
+		fmt.Println(host, ref.IsHub(host))
+	}
+	// Output:
+	// docker.io true
+	// Registry-1.Docker.io true
+	// index.docker.io true
+	// ghcr.io false
+	// docker.io:443 false
+}

@@ -53,6 +53,17 @@ const (
 	maxQuoted       = 512 // longest input quoted whole in an error message
 )
 
+// IsHub reports whether host is one of Docker Hub's names: "docker.io",
+// "index.docker.io", "registry-1.docker.io" or "registry.hub.docker.com", in any
+// letter case. A port, scheme or path makes it another host. It costs no I/O.
+func IsHub(host string) bool {
+	switch strings.ToLower(host) {
+	case HubDomain, legacyHubDomain, HubRegistry, "registry.hub.docker.com":
+		return true
+	}
+	return false
+}
+
 var (
 	anchoredDomain     = regexp.MustCompile(`^(?:` + reference.DomainRegexp.String() + `)$`)
 	anchoredTag        = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)

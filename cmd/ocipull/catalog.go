@@ -1,10 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/urfave/cli/v3"
 
@@ -12,6 +11,7 @@ import (
 )
 
 func newCatalogCommand(st *state) *cli.Command {
+	var format string
 	return &cli.Command{
 		Name:      "catalog",
 		Usage:     "list the repositories of a registry, one a line",
@@ -21,29 +21,54 @@ func newCatalogCommand(st *state) *cli.Command {
 registry's order. Pages are fetched as the list is printed. Many hosted registries
 (Docker Hub, GHCR) refuse to list their repositories.
 
+--format json prints one JSON array of the repositories instead. --format TEMPLATE
+runs the Go template for each repository, with .Name (team/app, also what {{.}}
+prints), .Registry (localhost:5000) and .Repository (localhost:5000/team/app); a
+newline ends each output.
+
 Examples:
    ocipull catalog registry.example.com
-   ocipull --plain-http catalog localhost:5000`,
+   ocipull catalog --format json registry.example.com | jq -r '.[]'
+   ocipull --plain-http catalog --format '{{.Repository}}' localhost:5000`,
+		Flags: []cli.Flag{formatFlag(&format)},
 		Action: oneArg("REGISTRY", func(ctx context.Context, cmd *cli.Command, arg string) error {
-			return st.catalog(ctx, cmd, arg)
+			f, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			return st.catalog(ctx, cmd, arg, f)
 		}),
 	}
 }
 
-func (st *state) catalog(ctx context.Context, cmd *cli.Command, arg string) error {
+func (st *state) catalog(ctx context.Context, cmd *cli.Command, arg string, f outputFormat) error {
 	host, t, c, err := st.registryClient(ctx, cmd, arg)
 	if err != nil {
 		return err
 	}
-	out := bufio.NewWriter(stdout(cmd))
+	out := newListWriter(stdout(cmd), f)
 	for repo, err := range c.Catalog(ctx, host, nil) {
-		if err != nil {
-			return st.fail(t, errors.Join(err, out.Flush()))
+		if err == nil {
+			err = out.item(repo, repoItem{Name: repo, Registry: host, Repository: host + "/" + repo})
 		}
-		fmt.Fprintln(out, repo)
+		if err != nil {
+			return st.fail(t, errors.Join(err, out.abort()))
+		}
 	}
-	return st.fail(t, out.Flush())
+	return st.fail(t, out.close())
 }
+
+// repoItem is what a catalog --format template sees for each repository; JSON
+// prints the name.
+type repoItem struct {
+	Name       string // "team/app"
+	Registry   string // "localhost:5000"
+	Repository string // "localhost:5000/team/app"
+}
+
+func (r repoItem) String() string { return r.Name }
+
+func (r repoItem) MarshalJSON() ([]byte, error) { return json.Marshal(r.Name) }
 
 // registryClient parses a REGISTRY argument ("host[:port]", "http://host" for plain
 // HTTP) and returns its API host, the target for error messages and a client for it.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ocistream/ocistream"
 	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
 )
 
 // usageError is a command line that cannot run: wrong arguments or flags. It exits 2.
@@ -43,6 +44,8 @@ type target struct {
 	// credsFrom says where the credentials sent to host came from ("-u", "the
 	// keychain"); "" when the command went anonymously.
 	credsFrom string
+	// login is set for ocipull login, whose credentials are on trial.
+	login bool
 }
 
 // commandError is an error of a command together with what it was working on.
@@ -154,17 +157,20 @@ func errorMessage(err error, t target) string {
 		return fmt.Sprintf("no matching platform: %s has no image for %s; available: %s (choose one with --platform)",
 			name, ocitypes.FormatPlatform(noPlat.Want), formatPlatforms(noPlat.Available))
 
+	case errors.Is(err, ocistream.ErrUnauthorized) && t.login:
+		return fmt.Sprintf("login to %s failed: unauthorized: incorrect username or password (nothing was stored)", hostName)
+
 	case errors.Is(err, ocistream.ErrUnauthorized):
 		if t.credsFrom != "" {
 			return fmt.Sprintf("unauthorized: %s refused the credentials from %s for %s", hostName, t.credsFrom, name)
 		}
-		return fmt.Sprintf("unauthorized: authentication required for %s — run docker login or pass -u", name)
+		return fmt.Sprintf("unauthorized: authentication required for %s — run ocipull login or pass -u", name)
 
 	case errors.Is(err, ocistream.ErrDenied):
 		if t.credsFrom != "" {
 			return fmt.Sprintf("denied: the credentials from %s give no access to %s", t.credsFrom, name)
 		}
-		return fmt.Sprintf("denied: access to %s is denied — run docker login or pass -u", name)
+		return fmt.Sprintf("denied: access to %s is denied — run ocipull login or pass -u", name)
 
 	case errors.Is(err, ocistream.ErrTooManyRequests):
 		return rateLimitMessage(err, t)
@@ -288,7 +294,7 @@ func rateLimitMessage(err error, t target) string {
 	if len(notes) > 0 {
 		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
-	if t.credsFrom == "" && sameHost(host, "docker.io") {
+	if t.credsFrom == "" && ref.IsHub(host) {
 		msg += " — logging in raises the limit"
 	}
 	return msg

@@ -8,6 +8,10 @@
 //	ocipull resolve  [flags] REF
 //	ocipull blob     [flags] REPO@DIGEST [-o FILE]
 //	ocipull ping     [flags] REGISTRY
+//	ocipull verify   [flags] DIR
+//	ocipull login    [-u USER] [--password-stdin] [REGISTRY]
+//	ocipull logout   [REGISTRY]
+//	ocipull completion bash|zsh|fish|pwsh
 //
 // Data goes to stdout, everything else (progress, summaries, errors) to stderr. An
 // error is one line on stderr starting with "ocipull: " and a non-zero exit status:
@@ -17,7 +21,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -93,10 +96,30 @@ Examples:
    ocipull pull alpine:3.20 -o - | docker load   # the same tar, streamed
    ocipull tags ghcr.io/owner/app                # one tag a line
    ocipull manifest --platform linux/arm64 alpine | jq .
-   ocipull --plain-http catalog localhost:5000`,
+   ocipull resolve --format '{{.Digest}}' alpine:3.20
+   ocipull --plain-http catalog localhost:5000
+   ocipull login -u alice registry.example.com
+   source <(ocipull completion bash)             # complete commands and flags`,
 		EnableShellCompletion: true,
-		Suggest:               true,
-		Flags:                 globalFlags(&st.opts),
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden = false
+			c.Usage = "print a shell completion script: bash, zsh, fish or pwsh"
+			c.UsageText = "ocipull completion bash|zsh|fish|pwsh"
+			c.Description = `Print the script that completes ocipull's commands and flags in a shell.
+
+Examples:
+   source <(ocipull completion bash)                           # in ~/.bashrc
+   source <(ocipull completion zsh)                            # in ~/.zshrc
+   ocipull completion fish > ~/.config/fish/completions/ocipull.fish`
+			c.Action = func(_ context.Context, cmd *cli.Command) error {
+				if cmd.Args().Present() {
+					return unknownCommand(cmd, cmd.Args().First())
+				}
+				return usagef("completion wants a shell: bash, zsh, fish or pwsh (see ocipull completion --help)")
+			}
+			c.OnUsageError = onUsageError
+		},
+		Flags: globalFlags(&st.opts),
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
 			if err := st.opts.validate(cmd); err != nil {
 				return ctx, usageError{err}
@@ -105,7 +128,7 @@ Examples:
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Present() {
-				return usageError{fmt.Errorf("unknown command %q (see ocipull --help)", cmd.Args().First())}
+				return unknownCommand(cmd, cmd.Args().First())
 			}
 			return cli.ShowRootCommandHelp(cmd)
 		},
@@ -120,6 +143,8 @@ Examples:
 			newVerifyCommand(st),
 			newServeCommand(st),
 			newUnpackCommand(st),
+			newLoginCommand(st),
+			newLogoutCommand(st),
 		},
 		// Errors are printed by run, once; urfave must neither print nor exit.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
@@ -129,11 +154,6 @@ Examples:
 		c.OnUsageError = onUsageError
 	}
 	return root
-}
-
-// onUsageError turns a flag parsing error into a one-line usage error.
-func onUsageError(_ context.Context, cmd *cli.Command, err error, _ bool) error {
-	return usageError{fmt.Errorf("%w (see %s --help)", err, cmd.FullName())}
 }
 
 // oneArg is the Action of a command that takes exactly one argument, named what in the

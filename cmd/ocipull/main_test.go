@@ -93,8 +93,8 @@ func TestFlagValidation(t *testing.T) {
 		{"bad platform", nil, []string{"--platform", "linux", "pull", "alpine"}, `ocipull: --platform: invalid platform: "linux": want os/arch or os/arch/variant`},
 		{"bad platform from env", map[string]string{"OCIPULL_PLATFORM": "linux/"}, []string{"manifest", "alpine"}, "--platform: invalid platform"},
 		{"bad platform after the command", nil, []string{"resolve", "alpine", "--platform", "a/b/c/d"}, "--platform: invalid platform"},
-		{"unknown flag", nil, []string{"pull", "--bogus", "alpine"}, "ocipull: flag provided but not defined: -bogus (see ocipull pull --help)\n"},
-		{"unknown command", nil, []string{"pul", "alpine"}, `ocipull: unknown command "pul" (see ocipull --help)`},
+		{"unknown flag", nil, []string{"pull", "--bogus", "alpine"}, "ocipull: unknown flag --bogus (see ocipull pull --help)\n"},
+		{"unknown command", nil, []string{"pul", "alpine"}, `ocipull: unknown command "pul"; did you mean "pull"?`},
 		{"pull without ref", nil, []string{"pull"}, "ocipull: pull wants one REF, got 0 arguments"},
 		{"pull with two refs", nil, []string{"pull", "a", "b"}, "pull wants one REF, got 2 arguments"},
 		{"tags without repo", nil, []string{"tags"}, "tags wants one REPO"},
@@ -198,7 +198,7 @@ func TestCredentialFlags(t *testing.T) {
 			name:     "anonymous",
 			args:     []string{"--plain-http", "ping", reg.host},
 			wantCode: exitFailure,
-			wantErr:  "ocipull: unauthorized: authentication required for " + reg.host + " — run docker login or pass -u\n",
+			wantErr:  "ocipull: unauthorized: authentication required for " + reg.host + " — run ocipull login or pass -u\n",
 		},
 	}
 	for _, tt := range tests {
@@ -258,7 +258,7 @@ func TestKeychainCredentials(t *testing.T) {
 	}
 	got = runCLI(t, "", "--plain-http", "ping", reg.host)
 	if got.code != exitFailure || !strings.HasPrefix(got.stderr, "ocipull: warning: ignoring stored credentials: ") ||
-		!strings.HasSuffix(got.stderr, "ocipull: unauthorized: authentication required for "+reg.host+" — run docker login or pass -u\n") {
+		!strings.HasSuffix(got.stderr, "ocipull: unauthorized: authentication required for "+reg.host+" — run ocipull login or pass -u\n") {
 		t.Errorf("ping with a broken config.json: exit %d, stderr %q", got.code, got.stderr)
 	}
 }
@@ -294,7 +294,7 @@ func TestVerbose(t *testing.T) {
 
 func TestHelpGolden(t *testing.T) {
 	isolate(t)
-	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "unpack", "serve"} {
+	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "unpack", "serve", "login", "logout", "completion"} {
 		file := "help-" + name + ".golden"
 		args := []string{name, "--help"}
 		if name == "" {

@@ -13,6 +13,7 @@ import (
 )
 
 func newManifestCommand(st *state) *cli.Command {
+	var format string
 	return &cli.Command{
 		Name:      "manifest",
 		Usage:     "print the raw manifest or index of a reference",
@@ -23,26 +24,51 @@ registry stores it (plus a newline on a terminal), after checking it against its
 digest. With --platform and a multi-platform REF, print the manifest of that platform
 instead of the index.
 
+--format json prints the same bytes: the manifest is JSON already, and its bytes are
+what its digest covers. --format TEMPLATE runs the Go template on the parsed
+manifest: for an image manifest .MediaType, .Config (.Config.Digest, .Config.Size),
+.Layers, .Annotations, .Subject; for an index .Manifests (each with .Digest and
+.Platform). The digest of the manifest itself is what resolve prints.
+
 Examples:
    ocipull manifest alpine:3.20 | jq .
    ocipull manifest --platform linux/arm64/v8 alpine:3.20
+   ocipull manifest --format '{{.Config.Digest}}' --platform linux/amd64 alpine:3.20
+   ocipull manifest --format '{{range .Manifests}}{{.Platform.Architecture}} {{.Digest}}{{"\n"}}{{end}}' alpine
    ocipull manifest ghcr.io/owner/app@sha256:0123... > manifest.json`,
+		Flags: []cli.Flag{formatFlag(&format)},
 		Action: oneArg("REF", func(ctx context.Context, cmd *cli.Command, arg string) error {
-			return st.manifest(ctx, cmd, arg)
+			f, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			return st.manifest(ctx, cmd, arg, f)
 		}),
 	}
 }
 
-func (st *state) manifest(ctx context.Context, cmd *cli.Command, arg string) error {
+func (st *state) manifest(ctx context.Context, cmd *cli.Command, arg string, f outputFormat) error {
 	r, t, c, err := st.refClient(ctx, cmd, arg)
 	if err != nil {
 		return err
 	}
-	_, body, err := st.fetchManifest(ctx, c, r)
+	desc, body, err := st.fetchManifest(ctx, c, r)
 	if err != nil {
 		return st.fail(t, err)
 	}
 	w := stdout(cmd)
+	if f.tmpl != nil {
+		var v any
+		if ocitypes.IsIndex(desc.MediaType) {
+			v, err = ocitypes.ParseIndex(desc.MediaType, body)
+		} else {
+			v, err = ocitypes.ParseManifest(desc.MediaType, body)
+		}
+		if err != nil {
+			return st.fail(t, fmt.Errorf("manifest %s: %w", r, err))
+		}
+		return st.fail(t, f.write(w, v))
+	}
 	if _, err := w.Write(body); err != nil {
 		return st.fail(t, err)
 	}

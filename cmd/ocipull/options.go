@@ -17,6 +17,7 @@ import (
 
 	"github.com/ocistream/ocistream"
 	"github.com/ocistream/ocistream/hosts"
+	"github.com/ocistream/ocistream/credentials"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
@@ -146,7 +147,7 @@ func (o *options) validate(cmd *cli.Command) error {
 		return errors.New("--password and --password-stdin exclude each other")
 	case (o.password != "" || o.passwordStdin) && o.username == "":
 		return errors.New("a password needs --username")
-	case o.username != "" && o.password == "" && !o.passwordStdin:
+	case o.username != "" && o.password == "" && !o.passwordStdin && cmd.Args().First() != "login":
 		return errors.New("--username needs --password, --password-stdin or OCIPULL_PASSWORD")
 	case cmd.IsSet("concurrency") && o.concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.concurrency)
@@ -270,22 +271,9 @@ func (st *state) newClient(ctx context.Context, cmd *cli.Command, host string) (
 
 // noteCredential records that a credential for the command's registry was used.
 func (st *state) noteCredential(h, host, from string) {
-	if sameHost(h, host) {
+	if credentials.CanonicalHost(h) == credentials.CanonicalHost(host) {
 		st.credsFrom.CompareAndSwap(nil, &from)
 	}
-}
-
-// sameHost compares registry hosts, taking Docker Hub's several names as one.
-func sameHost(a, b string) bool {
-	norm := func(s string) string {
-		s = strings.ToLower(s)
-		switch s {
-		case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-			return "docker.io"
-		}
-		return s
-	}
-	return norm(a) == norm(b)
 }
 
 // warn prints msg once per run, unless --quiet.

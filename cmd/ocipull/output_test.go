@@ -29,15 +29,24 @@ func TestPullOutput(t *testing.T) {
 		{"alpine", "alpine.tar", toTarFile, "alpine.tar"},
 		{"alpine", "images/ALPINE.TAR", toTarFile, "images/ALPINE.TAR"},
 		{"alpine", "-", toStdout, "stdout"},
-		{"alpine", "alpine.tar.gz", toDir, "alpine.tar.gz"},
+		{"alpine", "alpine.tar.gz", toTarGzFile, "alpine.tar.gz"},
+		{"alpine", "alpine.TGZ", toTarGzFile, "alpine.TGZ"},
+		{"alpine", "alpine.tar.zst", -1, ""},
+		{"alpine", "alpine.xz", -1, ""},
 	}
 	for _, tt := range tests {
 		r, err := ref.Parse(tt.ref)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kind, dest := pullOutput(r, tt.output)
-		if kind != tt.wantKind || dest != tt.wantDest {
+		kind, dest, err := pullOutput(r, tt.output)
+		if tt.wantKind == -1 {
+			if err == nil {
+				t.Errorf("pullOutput(%q, %q) = %v, %q; want an error", tt.ref, tt.output, kind, dest)
+			}
+			continue
+		}
+		if err != nil || kind != tt.wantKind || dest != tt.wantDest {
 			t.Errorf("pullOutput(%q, %q) = %v, %q; want %v, %q", tt.ref, tt.output, kind, dest, tt.wantKind, tt.wantDest)
 		}
 	}
@@ -197,12 +206,15 @@ func TestBarProgressFinishes(t *testing.T) {
 	// one blob never completed.
 	var buf bytes.Buffer
 	p := newBarProgress(&buf, mpb.WithAutoRefresh())
+	for _, d := range []ocitypes.Descriptor{{Digest: digest.FromString("a"), Size: 3 << 20}, {Digest: digest.FromString("b"), Size: 2048}, {Digest: digest.FromString("c")}} {
+		p.event(ocistream.ProgressEvent{Kind: ocistream.BlobQueued, Descriptor: d})
+	}
 	for _, e := range events() {
 		p.event(e)
 	}
 	p.event(ocistream.ProgressEvent{Kind: ocistream.BlobStarted, Descriptor: ocitypes.Descriptor{Digest: digest.FromString("d"), Size: 10}})
 	p.finish()
-	for _, want := range []string{shortDigest(digest.FromString("a")), "3.0 MiB / 3.0 MiB", "already present", "failed"} {
+	for _, want := range []string{shortDigest(digest.FromString("a")) + " (resumed from 1.0 MiB)", "3.0 MiB / 3.0 MiB", "already present", "failed", "total", "3.0 MiB / 3.0 MiB"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("bars %q do not show %q", buf.String(), want)
 		}

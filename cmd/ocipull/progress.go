@@ -86,6 +86,11 @@ func (p *lineProgress) finish() {}
 type barProgress struct {
 	p    *mpb.Progress
 	bars map[digest.Digest]*blobBar
+
+	// The overall line above the blobs: bytes held of all blobs queued, rate, ETA.
+	total     *mpb.Bar
+	totalSize int64
+	last      time.Time // of the last overall update
 }
 
 type blobBar struct {
@@ -99,18 +104,62 @@ func newBarProgress(w io.Writer, extra ...mpb.ContainerOption) *barProgress {
 	return &barProgress{
 		p:    mpb.New(opts...),
 		bars: map[digest.Digest]*blobBar{},
+		last: time.Now(),
 	}
+}
+
+// queue adds a blob to the overall line, drawing the line on the first one: a pull
+// queues every blob before the first starts, so the line comes above them. A blob
+// download queues nothing and has no overall line.
+func (p *barProgress) queue(size int64) {
+	if p.total == nil {
+		p.total = p.p.AddBar(0,
+			mpb.PrependDecorators(
+				decor.Name("total", decor.WCSyncSpaceR),
+				decor.Any(func(s decor.Statistics) string {
+					return formatSize(s.Current) + " / " + formatSize(s.Total)
+				}, decor.WCSyncSpace),
+			),
+			mpb.AppendDecorators(
+				decor.OnComplete(decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace), "done"),
+				decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), ""),
+			),
+		)
+	}
+	p.totalSize += size
+	p.total.SetTotal(p.totalSize, false)
+}
+
+// advance adds n bytes to the overall line; timed says they were downloaded now
+// (counted in the rate) rather than found already present.
+func (p *barProgress) advance(n int64, timed bool) {
+	if n <= 0 || p.total == nil {
+		return
+	}
+	now := time.Now()
+	if timed {
+		p.total.EwmaIncrInt64(n, now.Sub(p.last))
+	} else {
+		p.total.IncrInt64(n)
+	}
+	p.last = now
 }
 
 func (p *barProgress) event(e ocistream.ProgressEvent) {
 	d := e.Descriptor
 	b := p.bars[d.Digest]
 	switch e.Kind {
+	case ocistream.BlobQueued:
+		p.queue(d.Size)
 	case ocistream.BlobStarted:
 		if b == nil {
+			name := shortDigest(d.Digest)
+			if e.Offset > 0 {
+				name += " (resumed from " + formatSize(e.Offset) + ")"
+			}
 			b = &blobBar{bar: p.p.AddBar(d.Size,
 				mpb.PrependDecorators(
-					decor.Name(shortDigest(d.Digest), decor.WCSyncSpaceR),
+					decor.Name(name, decor.WCSyncSpaceR),
 					decor.Any(func(s decor.Statistics) string {
 						return formatSize(s.Current) + " / " + formatSize(s.Total)
 					}, decor.WCSyncSpace),
@@ -122,21 +171,25 @@ func (p *barProgress) event(e ocistream.ProgressEvent) {
 			)}
 			p.bars[d.Digest] = b
 		}
+		p.advance(e.Offset-b.bar.Current(), false)
 		b.bar.SetCurrent(e.Offset)
 		b.last = time.Now()
 	case ocistream.BlobProgress:
 		if b != nil {
 			now := time.Now()
+			p.advance(e.Offset-b.bar.Current(), true)
 			b.bar.EwmaSetCurrent(e.Offset, now.Sub(b.last))
 			b.last = now
 		}
 	case ocistream.BlobDone:
 		if b != nil {
+			p.advance(d.Size-b.bar.Current(), true)
 			b.bar.SetCurrent(d.Size)
 			b.bar.SetTotal(-1, true)
 		}
 	case ocistream.BlobSkipped:
 		if b == nil {
+			p.advance(d.Size, false)
 			bar := p.p.New(d.Size, mpb.NopStyle(),
 				mpb.PrependDecorators(
 					decor.Name(shortDigest(d.Digest), decor.WCSyncSpaceR),
@@ -161,7 +214,57 @@ func (p *barProgress) finish() {
 			b.bar.Abort(false)
 		}
 	}
+	switch {
+	case p.total == nil:
+	case p.total.Current() >= p.totalSize:
+		p.total.SetTotal(-1, true)
+	default:
+		p.total.Abort(false)
+	}
 	p.p.Wait()
+}
+
+// pullStats counts what a pull did with its blobs, for the summary a re-pull
+// prints: "12 blobs, 3 skipped (already present), 1 resumed from 40 MiB".
+type pullStats struct {
+	next     progress
+	queued   int
+	skipped  int
+	resumed  int
+	resumeAt int64 // bytes the resumed blobs already held
+}
+
+func (s *pullStats) event(e ocistream.ProgressEvent) {
+	switch e.Kind {
+	case ocistream.BlobQueued:
+		s.queued++
+	case ocistream.BlobSkipped:
+		s.skipped++
+	case ocistream.BlobStarted:
+		if e.Offset > 0 {
+			s.resumed++
+			s.resumeAt += e.Offset
+		}
+	}
+	s.next.event(e)
+}
+
+func (s *pullStats) finish() { s.next.finish() }
+
+// summary is the line a pull that skipped or resumed blobs prints; "" for a pull
+// that downloaded everything from the start.
+func (s *pullStats) summary() string {
+	if s.skipped == 0 && s.resumed == 0 {
+		return ""
+	}
+	parts := []string{plural(s.queued, "blob")}
+	if s.skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped (already present)", s.skipped))
+	}
+	if s.resumed > 0 {
+		parts = append(parts, fmt.Sprintf("%d resumed from %s", s.resumed, formatSize(s.resumeAt)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // shortDigest is the algorithm and the first 12 hex digits: "sha256:0123456789ab".

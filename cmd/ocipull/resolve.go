@@ -12,6 +12,7 @@ import (
 )
 
 func newResolveCommand(st *state) *cli.Command {
+	var format string
 	return &cli.Command{
 		Name:      "resolve",
 		Usage:     "print the descriptor (media type, digest, size) of a reference as JSON",
@@ -22,17 +23,27 @@ func newResolveCommand(st *state) *cli.Command {
 Docker Hub does not count as a pull. With --platform and a multi-platform REF, print
 the descriptor of that platform's manifest, its platform included.
 
+--format json prints the same object on one line. --format TEMPLATE runs the Go
+template on the descriptor: .MediaType, .Digest, .Size, .Platform (with --platform:
+.Platform.OS, .Platform.Architecture, .Platform.Variant), .Annotations.
+
 Examples:
    ocipull resolve alpine:3.20
-   ocipull resolve alpine:3.20 | jq -r .digest
+   ocipull resolve --format '{{.Digest}}' alpine:3.20
+   ocipull resolve --format '{{.MediaType}} {{.Size}}' alpine:3.20
    ocipull resolve --platform linux/arm64 alpine:3.20`,
+		Flags: []cli.Flag{formatFlag(&format)},
 		Action: oneArg("REF", func(ctx context.Context, cmd *cli.Command, arg string) error {
-			return st.resolve(ctx, cmd, arg)
+			f, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			return st.resolve(ctx, cmd, arg, f)
 		}),
 	}
 }
 
-func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string) error {
+func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string, f outputFormat) error {
 	r, t, c, err := st.refClient(ctx, cmd, arg)
 	if err != nil {
 		return err
@@ -43,6 +54,9 @@ func (st *state) resolve(ctx context.Context, cmd *cli.Command, arg string) erro
 	}
 	if err != nil {
 		return st.fail(t, err)
+	}
+	if f.custom() {
+		return st.fail(t, f.write(stdout(cmd), desc))
 	}
 	enc := json.NewEncoder(stdout(cmd))
 	enc.SetIndent("", "  ")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 )
 
 func newVerifyCommand(st *state) *cli.Command {
-	var asJSON bool
+	var asJSON, repair bool
+	var format string
 	return &cli.Command{
 		Name:      "verify",
 		Usage:     "check an OCI layout directory: every blob hashed again, nothing missing or left over",
@@ -29,7 +31,10 @@ missing, corrupt, of the wrong size or that do not parse, a broken index.json or
 oci-layout, the files under blobs/ that nothing references, and the partial
 downloads an interrupted pull left under .ingest/. Blobs a pull skipped on purpose
 (foreign layers, listed in the index.json annotation io.ocistream.absent-blobs) are
-reported as absent, which is not an error. Nothing is modified.
+reported as absent, which is not an error. Nothing is modified, unless --repair:
+then the blobs whose bytes are wrong (corrupt, wrong size, and unreferenced blobs that
+do not hash to their name) are moved to DIR/.quarantine/, and pulling the image into
+DIR again (ocipull pull --verify REF -o DIR, the command printed) fetches them.
 
 Each problem is one line on stdout, "KIND DIGEST PATH: DETAIL", the summary goes to
 stderr, and the exit status is 1 when anything is wrong. Blobs are read once each,
@@ -43,23 +48,41 @@ where blobs and bytes count what was read, and each PROBLEM is
 KIND is one of bad-layout, bad-index, missing, wrong-size, corrupt, bad-media-type,
 unparsable, unreferenced, partial, absent; PATH is relative to DIR; digest is left
 out when the problem concerns no blob. ok is false when any problem but absent is
-reported.
+reported. --format json is the same as --json; --format TEMPLATE runs the Go template
+on the report: .Dir, .OK, .Blobs, .Bytes, .Problems (each with .Kind, .Digest, .Path,
+.Detail).
 
 Examples:
    ocipull verify alpine
-   ocipull verify --json alpine | jq -r '.problems[] | select(.kind == "corrupt") | .path'`,
+   ocipull verify --json alpine | jq -r '.problems[] | select(.kind == "corrupt") | .path'
+   ocipull verify --format '{{.OK}} {{len .Problems}}' alpine
+   ocipull verify --repair alpine && ocipull pull --verify alpine -o alpine`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{
 				Name:        "json",
 				Usage:       "print the report as JSON on stdout",
 				Destination: &asJSON,
 			},
+			formatFlag(&format),
+			&cli.BoolFlag{
+				Name:        "repair",
+				Usage:       "move bad blobs to DIR/.quarantine/ so that a pull fetches them again",
+				Destination: &repair,
+			},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() != 1 {
 				return usagef("verify wants one DIR, got %d arguments (see ocipull verify --help)", cmd.Args().Len())
 			}
-			return st.verify(ctx, cmd, cmd.Args().First(), asJSON)
+			f, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			if asJSON && f.tmpl != nil {
+				return usagef("--json and --format TEMPLATE exclude each other")
+			}
+			f.json = f.json || asJSON
+			return st.verify(ctx, cmd, cmd.Args().First(), f, repair)
 		},
 	}
 }
@@ -71,7 +94,7 @@ type verifyOutput struct {
 	*layout.VerifyReport
 }
 
-func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSON bool) error {
+func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, f outputFormat, repair bool) error {
 	t := target{name: dir}
 	prog := st.newVerifyProgress(cmd)
 	opts := &layout.VerifyOptions{Concurrency: st.opts.concurrency}
@@ -89,13 +112,18 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSO
 	}
 
 	out := stdout(cmd)
-	if asJSON {
+	switch {
+	case f.json:
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(verifyOutput{Dir: dir, OK: rep.OK(), VerifyReport: rep}); err != nil {
 			return st.fail(t, err)
 		}
-	} else {
+	case f.tmpl != nil:
+		if err := f.write(out, verifyOutput{Dir: dir, OK: rep.OK(), VerifyReport: rep}); err != nil {
+			return st.fail(t, err)
+		}
+	default:
 		for _, p := range rep.Problems {
 			if _, err := fmt.Fprintln(out, p); err != nil {
 				return st.fail(t, err)
@@ -110,7 +138,17 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSO
 		for _, c := range counts {
 			n += c.n
 		}
-		return st.fail(t, fmt.Errorf("layout %s has %s: %s (verified %s)", dir, plural(n, "problem"), formatCounts(counts), read))
+		msg := fmt.Sprintf("layout %s has %s: %s (verified %s)", dir, plural(n, "problem"), formatCounts(counts), read)
+		if fixable(counts) {
+			if !repair {
+				msg += fmt.Sprintf("; to fetch bad blobs again: %s", repullHint(dir))
+			} else if moved, err := quarantine(ctx, dir, rep); err != nil {
+				return st.fail(t, err)
+			} else if moved > 0 {
+				msg += fmt.Sprintf("; moved %s to %s: run %s", plural(moved, "bad blob"), filepath.Join(dir, quarantineDir), repullHint(dir))
+			}
+		}
+		return st.fail(t, errors.New(msg))
 	}
 	if !st.opts.quiet {
 		summary := fmt.Sprintf("verified %s (%s): OK", plural(rep.Blobs, "blob"), formatSize(rep.Bytes))
@@ -120,6 +158,18 @@ func (st *state) verify(ctx context.Context, cmd *cli.Command, dir string, asJSO
 		fmt.Fprintln(stderr(cmd), summary)
 	}
 	return nil
+}
+
+// fixable reports whether counts hold problems a pull repairs: blobs whose bytes are
+// wrong or missing.
+func fixable(counts []kindCount) bool {
+	for _, c := range counts {
+		switch c.kind {
+		case layout.Corrupt, layout.WrongSize, layout.Missing:
+			return true
+		}
+	}
+	return false
 }
 
 // kindCount is how many problems of a kind a report holds.

@@ -105,7 +105,25 @@ func TestVerifyCommand(t *testing.T) {
 			}
 			return want{exitFailure,
 				"corrupt " + l.layer.Digest.String() + " blobs/sha256/" + l.layer.Digest.Encoded() + ": content hashes to " + digest.FromBytes(data).String() + "\n",
-				"ocipull: layout " + l.dir + " has 1 problem: 1 corrupt (verified 3 blobs, 470 B)\n"}
+				"ocipull: layout " + l.dir + " has 1 problem: 1 corrupt (verified 3 blobs, 470 B); to fetch bad blobs again: ocipull pull --verify example.com/app:v1 -o " + l.dir + "\n"}
+		}},
+		{"repair", []string{"verify", "--repair", "DIR"}, func(t *testing.T, l *verifyLayout) want {
+			data := []byte("the bytes of a lawye")
+			if err := os.WriteFile(l.blobFile(l.layer.Digest), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if _, err := os.Stat(l.blobFile(l.layer.Digest)); !os.IsNotExist(err) {
+					t.Errorf("the corrupt blob is still in blobs/: %v", err)
+				}
+				q := filepath.Join(l.dir, ".quarantine", "sha256-"+l.layer.Digest.Encoded())
+				if b, err := os.ReadFile(q); err != nil || string(b) != string(data) {
+					t.Errorf("quarantined blob: %q, %v", b, err)
+				}
+			})
+			return want{exitFailure,
+				"corrupt " + l.layer.Digest.String() + " blobs/sha256/" + l.layer.Digest.Encoded() + ": content hashes to " + digest.FromBytes(data).String() + "\n",
+				"ocipull: layout " + l.dir + " has 1 problem: 1 corrupt (verified 3 blobs, 470 B); moved 1 bad blob to " + filepath.Join(l.dir, ".quarantine") + ": run ocipull pull --verify example.com/app:v1 -o " + l.dir + "\n"}
 		}},
 		{"several problems, quiet", []string{"verify", "-q", "DIR"}, func(t *testing.T, l *verifyLayout) want {
 			if err := os.Remove(l.blobFile(l.layer.Digest)); err != nil {
@@ -123,7 +141,7 @@ func TestVerifyCommand(t *testing.T) {
 				"missing " + l.layer.Digest.String() + " blobs/sha256/" + l.layer.Digest.Encoded() + ": not in the layout, referenced by " + m + " (a foreign layer not declared absent)\n" +
 					"wrong-size " + l.config.Digest.String() + " blobs/sha256/" + l.config.Digest.Encoded() + ": holds 3 bytes, " + m + " says 37\n" +
 					"unreferenced blobs/sha256/stray: 1 bytes, not reachable from index.json\n",
-				"ocipull: layout " + l.dir + " has 3 problems: 1 missing, 1 wrong-size, 1 unreferenced (verified 2 blobs, 416 B)\n"}
+				"ocipull: layout " + l.dir + " has 3 problems: 1 missing, 1 wrong-size, 1 unreferenced (verified 2 blobs, 416 B); to fetch bad blobs again: ocipull pull --verify example.com/app:v1 -o " + l.dir + "\n"}
 		}},
 		{"declared absent", []string{"verify", "DIR"}, func(t *testing.T, l *verifyLayout) want {
 			*l = newVerifyLayout(t, true)
@@ -229,7 +247,7 @@ func TestVerifyJSON(t *testing.T) {
 			t.Errorf("problem %d = %+v, want kind %s, digest %s, path %s and a detail", i, p, w.kind, w.digest, wantPath)
 		}
 	}
-	wantErr := "ocipull: layout " + l.dir + " has 2 problems: 1 missing, 1 corrupt (verified 2 blobs, 433 B)\n"
+	wantErr := "ocipull: layout " + l.dir + " has 2 problems: 1 missing, 1 corrupt (verified 2 blobs, 433 B); to fetch bad blobs again: ocipull pull --verify example.com/app:v1 -o " + l.dir + "\n"
 	if got.stderr != wantErr {
 		t.Errorf("verify --json stderr %q, want %q", got.stderr, wantErr)
 	}

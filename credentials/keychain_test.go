@@ -1,4 +1,4 @@
-package ocistream
+package credentials
 
 import (
 	"context"
@@ -89,7 +89,7 @@ func dockerKeychain(t *testing.T, content string) (*Keychain, string, *logRecord
 	return k, path, logs
 }
 
-func TestCanonicalCredentialHost(t *testing.T) {
+func TestCanonicalHost(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"docker.io", "index.docker.io"},
 		{"index.docker.io", "index.docker.io"},
@@ -108,14 +108,14 @@ func TestCanonicalCredentialHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			if got := canonicalCredentialHost(tt.in); got != tt.want {
-				t.Errorf("canonicalCredentialHost(%q) = %q, want %q", tt.in, got, tt.want)
+			if got := CanonicalHost(tt.in); got != tt.want {
+				t.Errorf("CanonicalHost(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})
 	}
 }
 
-func TestStaticCredentials(t *testing.T) {
+func TestStatic(t *testing.T) {
 	cred := Credential{Username: "u", Password: "p"}
 	tests := []struct {
 		storeHost, host string
@@ -135,9 +135,9 @@ func TestStaticCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.storeHost+"/"+tt.host, func(t *testing.T) {
-			got, err := StaticCredentials(tt.storeHost, cred).Credential(t.Context(), tt.host)
+			got, err := Static(tt.storeHost, cred).Credential(t.Context(), tt.host)
 			if err != nil || got != tt.want {
-				t.Errorf("StaticCredentials(%q).Credential(%q) = %+v, %v; want %+v, nil", tt.storeHost, tt.host, got, err, tt.want)
+				t.Errorf("Static(%q).Credential(%q) = %+v, %v; want %+v, nil", tt.storeHost, tt.host, got, err, tt.want)
 			}
 		})
 	}
@@ -948,17 +948,17 @@ func FuzzParseConfigFile(f *testing.F) {
 	})
 }
 
-func FuzzCanonicalCredentialHost(f *testing.F) {
+func FuzzCanonicalHost(f *testing.F) {
 	for _, s := range []string{"docker.io", "https://index.docker.io/v1/", "HTTP://Host:5000/x", "quay.io/a/b", "", "https://https://x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c := canonicalCredentialHost(s)
-		if again := canonicalCredentialHost(c); again != c {
-			t.Errorf("canonicalCredentialHost(%q) = %q, but canonicalCredentialHost(%q) = %q", s, c, c, again)
+		c := CanonicalHost(s)
+		if again := CanonicalHost(c); again != c {
+			t.Errorf("CanonicalHost(%q) = %q, but CanonicalHost(%q) = %q", s, c, c, again)
 		}
 		if strings.Contains(c, "/") {
-			t.Errorf("canonicalCredentialHost(%q) = %q holds a slash", s, c)
+			t.Errorf("CanonicalHost(%q) = %q holds a slash", s, c)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package ocistream
+package credentials
 
 import (
 	"bytes"
@@ -21,10 +21,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/docker/docker-credential-helpers/client"
-	"github.com/docker/docker-credential-helpers/credentials"
+	dch "github.com/docker/docker-credential-helpers/credentials"
 )
 
-// Keychain is a [CredentialStore] reading Docker's and podman's credential files and
+// Keychain is a [Store] reading Docker's and podman's credential files and
 // the docker-credential-<name> programs they name.
 //
 // Sources are consulted in this order, the first one holding a credential for the host
@@ -156,23 +156,9 @@ const dockerHubConfigKey = "https://index.docker.io/v1/"
 // maxConfigSize bounds how much of a credential file is read.
 const maxConfigSize = 16 << 20
 
-// canonicalCredentialHost reduces a registry name to the form credentials are matched
-// by: the host[:port] in lower case, without scheme or path, with Docker Hub's names
-// ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
-// all mapped to "index.docker.io".
-func canonicalCredentialHost(host string) string {
-	h, _, _ := splitCredentialKey(host)
-	h = strings.ToLower(h)
-	switch h {
-	case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-		return "index.docker.io"
-	}
-	return h
-}
-
-// splitCredentialKey splits a credential file key into its host, its path ("" or
+// splitKey splits a credential file key into its host, its path ("" or
 // starting with "/") and whether it carried an http(s) scheme.
-func splitCredentialKey(key string) (host, path string, scheme bool) {
+func splitKey(key string) (host, path string, scheme bool) {
 	for _, p := range []string{"https://", "http://"} {
 		if len(key) >= len(p) && strings.EqualFold(key[:len(p)], p) {
 			key, scheme = key[len(p):], true
@@ -188,15 +174,15 @@ func splitCredentialKey(key string) (host, path string, scheme bool) {
 // credentialTarget is the host a lookup is for.
 type credentialTarget struct {
 	host      string // as given, without scheme or path
-	canon     string // canonicalCredentialHost(host)
+	canon     string // CanonicalHost(host)
 	serverURL string // what a credential program is asked for
 	hub       bool
 }
 
 func newCredentialTarget(host string) credentialTarget {
-	h, _, _ := splitCredentialKey(host)
-	t := credentialTarget{host: h, canon: canonicalCredentialHost(h), serverURL: h}
-	if t.canon == "index.docker.io" {
+	h, _, _ := splitKey(host)
+	t := credentialTarget{host: h, canon: CanonicalHost(h), serverURL: h}
+	if t.canon == hubCanonical {
 		t.hub, t.serverURL = true, dockerHubConfigKey
 	}
 	return t
@@ -208,8 +194,8 @@ func newCredentialTarget(host string) credentialTarget {
 // with a scheme and a path ("https://host/v1/"); 3 and up, podman's namespaced keys,
 // the shorter the better.
 func (t credentialTarget) keyRank(key string) (rank int, ok bool) {
-	h, path, scheme := splitCredentialKey(key)
-	if canonicalCredentialHost(h) != t.canon {
+	h, path, scheme := splitKey(key)
+	if CanonicalHost(h) != t.canon {
 		return 0, false
 	}
 	switch {
@@ -405,16 +391,11 @@ func (k *Keychain) fromProgram(ctx context.Context, cf *configFile, name string,
 		k.logf("credentials for %s: %s names an invalid credential program %q", t.host, cf.path, prog)
 		return Credential{}, nil
 	}
-	var run *programRun
-	pf := func(args ...string) client.Program {
-		cmd := exec.CommandContext(ctx, prog, args...)
-		cmd.WaitDelay = 2 * time.Second
-		run = &programRun{cmd: cmd}
-		return run
-	}
+	pf, last := programFunc(ctx, prog)
 	creds, err := client.Get(pf, t.serverURL)
+	run := *last
 	if err != nil {
-		if credentials.IsErrCredentialsNotFound(err) {
+		if dch.IsErrCredentialsNotFound(err) {
 			return Credential{}, nil
 		}
 		if cerr := ctx.Err(); cerr != nil {
@@ -424,6 +405,17 @@ func (k *Keychain) fromProgram(ctx context.Context, cf *configFile, name string,
 		return Credential{}, nil
 	}
 	return normalizeCredential(Credential{Username: creds.Username, Password: creds.Secret}), nil
+}
+
+// programFunc runs prog under ctx for the client package; *last is the latest run.
+func programFunc(ctx context.Context, prog string) (client.ProgramFunc, **programRun) {
+	last := new(*programRun)
+	return func(args ...string) client.Program {
+		cmd := exec.CommandContext(ctx, prog, args...)
+		cmd.WaitDelay = 2 * time.Second
+		*last = &programRun{cmd: cmd}
+		return *last
+	}, last
 }
 
 // programRun is one run of a credential program, keeping what the client package's
@@ -495,13 +487,7 @@ func (k *Keychain) init() {
 	if v := get("DOCKER_AUTH_CONFIG"); v != "" {
 		k.env, k.envErr = parseAuthConfigEnv(v)
 	}
-	home := get("HOME")
-	switch runtime.GOOS {
-	case "windows":
-		home = get("USERPROFILE")
-	case "plan9":
-		home = get("home")
-	}
+	home := homeDir(get)
 
 	var files []string
 	switch {
@@ -521,13 +507,10 @@ func (k *Keychain) init() {
 			files = append(files, filepath.Join(home, ".config", "containers", "auth.json"))
 		}
 	}
-	switch {
-	case k.opts.DockerConfig != "":
+	if k.opts.DockerConfig != "" {
 		files = append(files, k.opts.DockerConfig)
-	case get("DOCKER_CONFIG") != "":
-		files = append(files, filepath.Join(get("DOCKER_CONFIG"), "config.json"))
-	case home != "":
-		files = append(files, filepath.Join(home, ".docker", "config.json"))
+	} else if p := dockerConfigPath(get); p != "" {
+		files = append(files, p)
 	}
 
 	seen := map[string]bool{}
@@ -538,6 +521,29 @@ func (k *Keychain) init() {
 			k.files = append(k.files, c)
 		}
 	}
+}
+
+// homeDir is the user's home directory as the environment read by get names it.
+func homeDir(get func(string) string) string {
+	switch runtime.GOOS {
+	case "windows":
+		return get("USERPROFILE")
+	case "plan9":
+		return get("home")
+	}
+	return get("HOME")
+}
+
+// dockerConfigPath is $DOCKER_CONFIG/config.json, else ~/.docker/config.json, as
+// the environment read by get says; "" when neither is known.
+func dockerConfigPath(get func(string) string) string {
+	if d := get("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	if home := homeDir(get); home != "" {
+		return filepath.Join(home, ".docker", "config.json")
+	}
+	return ""
 }
 
 // cachedConfig is a parsed file and the stat it was read at.

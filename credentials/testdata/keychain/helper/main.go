@@ -10,6 +10,10 @@
 // A server URL without an entry gets "credentials not found in native keychain" and
 // exit status 1, as the real programs answer. Every server URL asked is appended to
 // NAME.log beside the executable.
+//
+// "store" (a JSON {"ServerURL", "Username", "Secret"} on stdin) and "erase" (a server
+// URL on stdin) change NAME.json as the real programs change their store, and append
+// "store:URL" or "erase:URL" to NAME.log.
 package main
 
 import (
@@ -33,10 +37,11 @@ type answer struct {
 }
 
 func main() {
-	if len(os.Args) != 2 || os.Args[1] != "get" {
-		fmt.Println("only get is supported")
+	if len(os.Args) != 2 || (os.Args[1] != "get" && os.Args[1] != "store" && os.Args[1] != "erase") {
+		fmt.Println("only get, store and erase are supported")
 		os.Exit(1)
 	}
+	op := os.Args[1]
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Println(err)
@@ -51,13 +56,26 @@ func main() {
 		os.Exit(1)
 	}
 	serverURL := strings.TrimSpace(string(in))
+	var stored answer
+	if op == "store" {
+		var c struct{ ServerURL, Username, Secret string }
+		if err := json.Unmarshal(in, &c); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		serverURL, stored = c.ServerURL, answer{Username: c.Username, Secret: c.Secret}
+	}
 	if serverURL == "" {
 		fmt.Println("no credentials server URL")
 		os.Exit(1)
 	}
 	logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err == nil {
-		fmt.Fprintln(logf, serverURL)
+		if op == "get" {
+			fmt.Fprintln(logf, serverURL)
+		} else {
+			fmt.Fprintln(logf, op+":"+serverURL)
+		}
 		logf.Close()
 	}
 
@@ -68,7 +86,26 @@ func main() {
 			os.Exit(1)
 		}
 	}
+	if answers == nil {
+		answers = map[string]answer{}
+	}
 	a, ok := answers[serverURL]
+	if op != "get" {
+		if op == "erase" && !ok {
+			fmt.Println("credentials not found in native keychain")
+			os.Exit(1)
+		}
+		delete(answers, serverURL)
+		if op == "store" {
+			answers[serverURL] = stored
+		}
+		data, _ := json.Marshal(answers)
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), data, 0o600); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		return
+	}
 	switch {
 	case !ok:
 		fmt.Println("credentials not found in native keychain")

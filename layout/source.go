@@ -8,6 +8,7 @@ import (
 
 	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -65,6 +66,20 @@ func (r *Reader) Source(refName string) (*Source, error) {
 
 // Image returns the index.json entry the source was opened for.
 func (s *Source) Image() Image { return s.image }
+
+// Reference returns the image's full name (its io.containerd.image.name annotation)
+// parsed, or the zero Reference when the layout does not name it in full (skopeo
+// records only a tag). A copy records the image under this name by default.
+func (s *Source) Reference() ref.Reference {
+	if s.image.Name == "" {
+		return ref.Reference{}
+	}
+	r, err := ref.Parse(s.image.Name)
+	if err != nil {
+		return ref.Reference{}
+	}
+	return r
+}
 
 // Resolve returns the descriptor of the image's root manifest or index, as index.json
 // gives it (annotations included). It does no I/O.

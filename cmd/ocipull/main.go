@@ -141,6 +141,7 @@ Examples:
 			newBlobCommand(st),
 			newPingCommand(st),
 			newVerifyCommand(st),
+			newCopyCommand(st),
 			newServeCommand(st),
 			newUnpackCommand(st),
 			newLoginCommand(st),

@@ -294,7 +294,7 @@ func TestVerbose(t *testing.T) {
 
 func TestHelpGolden(t *testing.T) {
 	isolate(t)
-	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "unpack", "serve", "login", "logout", "completion"} {
+	for _, name := range []string{"", "pull", "tags", "catalog", "manifest", "resolve", "blob", "ping", "verify", "unpack", "serve", "login", "logout", "completion", "copy"} {
 		file := "help-" + name + ".golden"
 		args := []string{name, "--help"}
 		if name == "" {

@@ -194,17 +194,22 @@ func registryArg(s string) (host string, plain bool, err error) {
 	return host, plain, nil
 }
 
-// newClient returns a client for a command about registry host. The connection
-// flags (--plain-http, --insecure) and the credentials of -u/-p apply to host alone;
-// every other host (a token server, a storage redirect) gets the keychain's.
-func (st *state) newClient(ctx context.Context, cmd *cli.Command, host string) (*ocistream.Client, error) {
+// newClient returns a client for a command about the registries named on the command
+// line (one, or two for copy). The connection flags (--plain-http, --insecure) apply to
+// them alone, and the credentials of -u/-p to the first; every other host (a token
+// server, a storage redirect) gets the keychain's.
+func (st *state) newClient(ctx context.Context, cmd *cli.Command, named ...string) (*ocistream.Client, error) {
 	o := &st.opts
+	host := named[0]
 	opts := []ocistream.Option{ocistream.WithUserAgent("ocipull/" + ocistream.Version)}
 	// A token server or mirror on another port of the same machine is part of the
 	// same deployment: the flags cover the registry's host name on every port.
-	hosts := []string{host}
-	if h, _, err := net.SplitHostPort(host); err == nil && h != "" {
+	var hosts []string
+	for _, h := range named {
 		hosts = append(hosts, h)
+		if name, _, err := net.SplitHostPort(h); err == nil && name != "" {
+			hosts = append(hosts, name)
+		}
 	}
 	if o.plainHTTP {
 		opts = append(opts, ocistream.WithPlainHTTP(hosts...))

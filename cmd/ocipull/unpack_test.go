@@ -24,7 +24,7 @@ func TestUnpackUsage(t *testing.T) {
 		{[]string{"unpack", "alpine"}, exitUsage, "unpack wants SRC and DIR, got 1 arguments"},
 		{[]string{"unpack", "a", "b", "c"}, exitUsage, "got 3 arguments"},
 		{[]string{"--all-platforms", "unpack", "alpine", "d"}, exitUsage, "--all-platforms does not apply"},
-		{[]string{"unpack", "oci:layout", "d"}, exitUsage, "oci sources are not supported"},
+		{[]string{"unpack", "oci:missing-layout", "d"}, exitFailure, "missing-layout: no such file or directory"},
 		{[]string{"unpack", "Invalid//Ref", "d"}, exitFailure, "invalid reference"},
 		{[]string{"unpack", "alpine", ""}, exitUsage, "DIR is empty"},
 		{[]string{"--plain-http", "unpack", closed + "/app:v1", nonEmpty}, exitFailure, "is not empty (overwrite it with --force)"},

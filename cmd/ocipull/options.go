@@ -16,8 +16,8 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/ocistream/ocistream"
-	"github.com/ocistream/ocistream/hosts"
 	"github.com/ocistream/ocistream/credentials"
+	"github.com/ocistream/ocistream/hosts"
 	"github.com/ocistream/ocistream/ocitypes"
 )
 

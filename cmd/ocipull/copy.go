@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/credentials"
 	"github.com/ocistream/ocistream/layout"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
@@ -88,19 +90,17 @@ func (st *state) copy(ctx context.Context, cmd *cli.Command, srcArg, dstArg stri
 		opts.Concurrency = st.opts.concurrency
 	}
 	var desc ocitypes.Descriptor
-	t := dstLoc.target()
 	switch dstLoc.kind {
 	case inRegistry:
 		desc, err = ocistream.Copy(ctx, src, c.RepositoryOf(dstLoc.ref), opts)
 	case inLayoutDir:
-		t.dir = true
 		desc, err = copyToDir(ctx, src, dstLoc.path, opts)
 	case inLayoutTar:
 		desc, err = copyToTarFile(ctx, src, dstLoc.path, opts)
 	}
 	prog.finish()
 	if err != nil {
-		return st.fail(t, err)
+		return st.fail(copyTarget(err, srcLoc, dstLoc), err)
 	}
 	fmt.Fprintln(stdout(cmd), desc.Digest)
 	if !st.opts.quiet {
@@ -113,6 +113,29 @@ func (st *state) copy(ctx context.Context, cmd *cli.Command, srcArg, dstArg stri
 		fmt.Fprintf(stderr(cmd), "copied %s%s %s to %s\n", srcLoc, what, desc.Digest, dstLoc)
 	}
 	return nil
+}
+
+// copyTarget says which side of a copy failed with err, for its message: the
+// destination when err is a registry's answer to a request about the destination's
+// repository, or a failure writing a layout; the source otherwise.
+func copyTarget(err error, srcLoc, dstLoc location) target {
+	t := dstLoc.target()
+	if dstLoc.kind != inRegistry {
+		t.dir = dstLoc.kind == inLayoutDir
+		var re *ocistream.ResponseError
+		if errors.As(err, &re) {
+			return srcLoc.target() // only the source speaks HTTP
+		}
+		return t
+	}
+	var re *ocistream.ResponseError
+	if errors.As(err, &re) {
+		if u, perr := url.Parse(re.URL); perr == nil && credentials.CanonicalHost(u.Host) == credentials.CanonicalHost(dstLoc.ref.Registry()) &&
+			strings.HasPrefix(u.Path, "/v2/"+dstLoc.ref.Repository()+"/") {
+			return t
+		}
+	}
+	return srcLoc.target()
 }
 
 // copyName is the name the destination records: a registry destination's reference;

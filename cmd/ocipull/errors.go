@@ -238,7 +238,7 @@ func errorMessage(err error, t target) string {
 		}
 		return msg
 
-	case errors.Is(err, ocistream.ErrInvalidLayout):
+	case errors.Is(err, ocistream.ErrInvalidLayout) && t.dir:
 		return fmt.Sprintf("%v (choose another directory with -o)", err)
 	}
 	return err.Error()

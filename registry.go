@@ -82,7 +82,7 @@ func New(opts ...Option) (*Client, error) {
 	c.auth = &authTransport{
 		next:        retried,
 		credentials: cfg.credentials,
-		tokenClient: &http.Client{Transport: &userAgentTransport{next: retried, userAgent: cfg.userAgent}, CheckRedirect: sameOriginRedirect},
+		tokenClient: &http.Client{Transport: &userAgentTransport{next: retried, userAgent: cfg.userAgent}, CheckRedirect: tokenRedirect},
 		plainHosts:  cfg.plainHosts,
 		logger:      logger,
 		hosts:       map[string]*hostAuth{},
@@ -712,15 +712,29 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// sameOriginRedirect is checkRedirect for token requests, which carry credentials
-// on the request itself: they are dropped on a hop to another origin.
-func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+// tokenRedirect is checkRedirect for requests to token servers. A request that carries
+// a secret (a password or refresh token in its form, an ACR access token, Basic
+// credentials) never leaves the origin it was sent to: a redirect elsewhere, of any
+// status (a 307 or 308 would post the form again), is refused with an error wrapping
+// [ErrCrossOrigin]. An anonymous token request may follow a redirect to another
+// origin, without any Authorization header.
+func tokenRedirect(req *http.Request, via []*http.Request) error {
 	if err := checkRedirect(req, via); err != nil {
 		return err
 	}
-	if !sameOrigin(req.URL, via[0].URL) {
-		req.Header.Del("Authorization")
+	first := via[0]
+	if sameOrigin(req.URL, first.URL) {
+		return nil
 	}
+	if carriesSecret(first) {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		return fmt.Errorf("token server %s redirected (%d) a request carrying credentials to %s: refused: %w",
+			redactURL(first.URL), status, redactURL(req.URL), ErrCrossOrigin)
+	}
+	req.Header.Del("Authorization")
 	return nil
 }
 

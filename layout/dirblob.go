@@ -60,7 +60,7 @@ func (d *Dir) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWrite
 	if d.hasBlob(desc.Digest, desc.Size) {
 		return nil, fmt.Errorf("blob %s: %w", desc.Digest, errdef.ErrAlreadyExists)
 	}
-	if err := os.MkdirAll(filepath.Join(d.path, ingestDir), 0o755); err != nil {
+	if err := ensureDir(filepath.Join(d.path, ingestDir)); err != nil {
 		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, err)
 	}
 	partial := d.partialPath(desc.Digest)
@@ -83,7 +83,8 @@ func (d *Dir) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWrite
 // resume opens the partial file of desc (held under lock), hashes what it holds and
 // returns a writer positioned at its end.
 func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (*dirBlobWriter, error) {
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symbolic link, a FIFO or a hard link planted in .ingest/.
+	f, err := openRegular(partial, os.O_RDWR|os.O_CREATE, 0o644, true)
 	if err != nil {
 		return nil, err
 	}
@@ -322,8 +323,10 @@ func (w *dirBlobWriter) commit() error {
 		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
 	}
 	final := w.d.BlobPath(w.desc.Digest)
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := ensureDir(filepath.Join(w.d.path, blobsDir)); err != nil {
+		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
+	}
+	if err := ensureDir(filepath.Dir(final)); err != nil {
 		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
 	}
 	if err := os.Rename(w.partial, final); err != nil {

@@ -60,6 +60,11 @@ var (
 	ErrBlobMissing = errdef.ErrBlobMissing
 	// ErrInvalidLayout: an OCI image layout on disk that breaks the layout spec.
 	ErrInvalidLayout = errdef.ErrInvalidLayout
+	// ErrStalled: a registry, token server or storage host accepted a request but sent
+	// no response headers within [WithResponseHeaderTimeout], or no byte of a body
+	// within [WithReadTimeout], and asking once more did not help. It is not
+	// context.Canceled: the caller did not stop the request.
+	ErrStalled = errdef.ErrStalled
 )
 
 // ResponseError is an unexpected HTTP response from a registry or token server. It

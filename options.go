@@ -46,6 +46,7 @@ type config struct {
 	retry         RetryPolicy
 	logger        *slog.Logger
 	readTimeout   time.Duration
+	headerTimeout time.Duration
 	maxResumes    int
 	concurrency   int
 }
@@ -58,6 +59,7 @@ func defaultConfig() config {
 		maxPages:      10000,
 		retry:         DefaultRetryPolicy,
 		readTimeout:   60 * time.Second,
+		headerTimeout: 30 * time.Second,
 		maxResumes:    64,
 	}
 }
@@ -198,14 +200,32 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithReadTimeout sets how long a blob download may go without receiving a byte before
-// the connection is abandoned and the download resumed. The default is 60 s.
+// WithReadTimeout sets how long any response body (a blob, a manifest, a tag list, a
+// token) may go without delivering a byte before the connection is abandoned: a blob
+// download is then resumed, any other request fails with an error wrapping
+// [ErrStalled]. The default is 60 s.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithReadTimeout: %s is not positive", d)
 		}
 		c.readTimeout = d
+		return nil
+	}
+}
+
+// WithResponseHeaderTimeout sets how long the client waits for the response headers of
+// each attempt of each request (registry, token server, storage redirect) after
+// sending it. An attempt that times out is tried once more; a second one fails the
+// request with an error wrapping [ErrStalled], so that a server that accepts
+// connections and answers nothing costs two timeouts (plus a backoff), not one per
+// retry. The default is 30 s.
+func WithResponseHeaderTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithResponseHeaderTimeout: %s is not positive", d)
+		}
+		c.headerTimeout = d
 		return nil
 	}
 }

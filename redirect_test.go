@@ -87,8 +87,7 @@ func TestTokenRedirectKeepsSecrets(t *testing.T) {
 						}
 						http.Redirect(w, r, evil.URL+"/token", status)
 					}))
-					var registry *httptest.Server
-					registry = newServer(t, tlsOn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					registry := newServer(t, tlsOn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 						if r.URL.Path == "/oauth2/exchange" {
 							http.Redirect(w, r, evil.URL+"/oauth2/exchange", status)
 							return

@@ -76,8 +76,9 @@ func New(opts ...Option) (*Client, error) {
 	if base == nil {
 		base = newBaseTransport(&cfg)
 	}
-	logged := &loggingTransport{next: base, logger: logger}
-	retried := newRetryTransport(logged, cfg.retry, logger)
+	bounded := &deadlineTransport{next: base, header: cfg.headerTimeout, read: cfg.readTimeout}
+	logged := &loggingTransport{next: bounded, logger: logger}
+	retried := &stallBudgetTransport{next: newRetryTransport(logged, cfg.retry, logger)}
 	c := &Client{cfg: cfg, base: base, logger: logger}
 	c.auth = &authTransport{
 		next:        retried,
@@ -103,7 +104,6 @@ func newBaseTransport(cfg *config) http.RoundTripper {
 	t.DisableCompression = true
 	t.ReadBufferSize = 256 << 10
 	t.WriteBufferSize = 64 << 10
-	t.ResponseHeaderTimeout = 2 * time.Minute
 	tc := cfg.tlsConfig
 	if tc == nil {
 		tc = &tls.Config{}
@@ -791,6 +791,9 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
+			}
+			if isStall(err) && stalls(ctx) >= maxStalls {
+				return false, nil // the server accepts and answers nothing: give up
 			}
 			var rhe tls.RecordHeaderError
 			if errors.As(err, &rhe) {

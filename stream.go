@@ -97,7 +97,8 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 func (v *verifyingReader) Close() error { return v.r.Close() }
 
 // rangeReader reads bytes [start, end) of a blob, resuming with Range requests when
-// the connection breaks or stalls. It checks sizes, not digests.
+// the connection breaks or stalls (the client's deadlineTransport ends a body that
+// delivers nothing for the read timeout). It checks sizes, not digests.
 type rangeReader struct {
 	c   *Client
 	ctx context.Context
@@ -111,7 +112,6 @@ type rangeReader struct {
 	body    io.ReadCloser
 
 	cancel  context.CancelFunc // ends the current attempt
-	stall   *time.Timer
 	resumes int
 	barren  int // consecutive attempts that delivered nothing
 	err     error
@@ -156,7 +156,6 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			rr.pos += int64(n)
 			rr.barren = 0
-			rr.stall.Reset(rr.c.cfg.readTimeout)
 			if rr.pos >= rr.end {
 				rr.closeBody()
 			}
@@ -206,8 +205,10 @@ func (rr *rangeReader) resume(cause error) error {
 	if err := rr.open(); err != nil {
 		var re *ResponseError
 		var pe *protocolError
-		if errors.As(err, &re) || errors.As(err, &pe) || rr.ctx.Err() != nil {
-			rr.err = err // the registry refused or misbehaved: resuming again won't help
+		if errors.As(err, &re) || errors.As(err, &pe) || isStall(err) || rr.ctx.Err() != nil {
+			// The registry refused, misbehaved or stopped answering (twice, the retry
+			// layer tried again): resuming again won't help.
+			rr.err = err
 			return err
 		}
 		return nil // a network error: the next Read resumes again, within the bounds
@@ -234,15 +235,12 @@ func (rr *rangeReader) open() error {
 	if partial {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(rr.pos, 10)+"-"+strconv.FormatInt(rr.end-1, 10))
 	}
-	stall := time.AfterFunc(c.cfg.readTimeout, cancel)
 	resp, err := c.do(req, http.StatusOK, http.StatusPartialContent)
 	if err != nil {
-		stall.Stop()
 		cancel()
 		return err
 	}
 	fail := func(err error) error {
-		stall.Stop()
 		resp.Body.Close()
 		cancel()
 		return &protocolError{fmt.Errorf("GET %s: %w", redactURL(resp.Request.URL), err)}
@@ -260,14 +258,13 @@ func (rr *rangeReader) open() error {
 		if rr.pos > 0 {
 			// The server ignored Range: skip what we already have.
 			if _, err := io.CopyN(io.Discard, resp.Body, rr.pos); err != nil {
-				stall.Stop()
 				resp.Body.Close()
 				cancel()
 				return fmt.Errorf("skipping %d bytes of a full response: %w", rr.pos, err) // a network error: resumable
 			}
 		}
 	}
-	rr.body, rr.cancel, rr.stall = resp.Body, cancel, stall
+	rr.body, rr.cancel = resp.Body, cancel
 	return nil
 }
 
@@ -280,7 +277,6 @@ func (e *protocolError) Unwrap() error { return e.err }
 
 func (rr *rangeReader) closeBody() {
 	if rr.body != nil {
-		rr.stall.Stop()
 		rr.body.Close()
 		rr.cancel()
 		rr.body = nil

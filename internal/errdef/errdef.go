@@ -26,4 +26,5 @@ var (
 	ErrAlreadyExists       = errors.New("already exists")
 	ErrBlobMissing         = errors.New("blob missing")
 	ErrInvalidLayout       = errors.New("invalid image layout")
+	ErrStalled             = errors.New("the registry stopped answering")
 )

@@ -67,6 +67,12 @@ var (
 	ErrStalled = errdef.ErrStalled
 )
 
+// BlobError is an error about one blob: its Digest and what went wrong with it (Err).
+// Its text names the digest once ("blob sha256:...: digest mismatch: got ..."),
+// however many layers (the download, the destination) report the failure. Find the
+// blob of an error with [errors.As].
+type BlobError = errdef.BlobError
+
 // ResponseError is an unexpected HTTP response from a registry or token server. It
 // matches, with [errors.Is], the sentinel its status or registry error codes imply:
 // 401 [ErrUnauthorized], 403 [ErrDenied], 404 [ErrNotFound], 429 [ErrTooManyRequests],

@@ -29,6 +29,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/internal/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -672,7 +673,7 @@ func (c *Client) BlobDescriptor(ctx context.Context, repository string, dgst dig
 		}
 		return ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: dgst, Size: resp.ContentLength}, nil
 	}
-	return ocitypes.Descriptor{}, fmt.Errorf("blob %s: %w", dgst, last)
+	return ocitypes.Descriptor{}, errdef.Blob(dgst, last)
 }
 
 // mediaTypeOnly strips parameters from a Content-Type value.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/internal/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -51,7 +52,7 @@ func (c *Client) blob(ctx context.Context, r ref.Reference, d ocitypes.Descripto
 	}
 	br, err := c.openRange(ctx, r, d, 0, d.Size)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
+		return nil, errdef.Blob(d.Digest, err)
 	}
 	return &verifyingReader{r: br, d: d, digester: d.Digest.Algorithm().Digester()}, nil
 }
@@ -83,10 +84,10 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		if got := v.digester.Digest(); got != v.d.Digest {
-			err = fmt.Errorf("blob %s: content hashes to %s: %w", v.d.Digest, got, ErrDigestMismatch)
+			err = errdef.Blob(v.d.Digest, fmt.Errorf("content hashes to %s: %w", got, ErrDigestMismatch))
 		}
 	case err != nil:
-		err = fmt.Errorf("blob %s: %w", v.d.Digest, err)
+		err = errdef.Blob(v.d.Digest, err)
 	}
 	if err != nil {
 		v.err = err
@@ -362,7 +363,7 @@ func (c *Client) BlobChunks(ctx context.Context, repository string, d ocitypes.D
 			end := min(off+chunkSize, d.Size)
 			rr, err := c.openRange(ctx, r, d, off, end)
 			if err != nil {
-				yield(Chunk{}, fmt.Errorf("blob %s: %w", d.Digest, err))
+				yield(Chunk{}, errdef.Blob(d.Digest, err))
 				return
 			}
 			body := io.TeeReader(rr, h)
@@ -375,12 +376,12 @@ func (c *Client) BlobChunks(ctx context.Context, repository string, d ocitypes.D
 			_, err = io.Copy(io.Discard, body)
 			rr.Close()
 			if err != nil {
-				yield(Chunk{}, fmt.Errorf("blob %s: %w", d.Digest, err))
+				yield(Chunk{}, errdef.Blob(d.Digest, err))
 				return
 			}
 		}
 		if got := digester.Digest(); got != d.Digest {
-			yield(Chunk{}, fmt.Errorf("blob %s: content hashes to %s: %w", d.Digest, got, ErrDigestMismatch))
+			yield(Chunk{}, errdef.Blob(d.Digest, fmt.Errorf("content hashes to %s: %w", got, ErrDigestMismatch)))
 		}
 	}
 }
@@ -633,7 +634,7 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 		}
 		if err != nil {
 			progress(ProgressEvent{Kind: BlobFailed, Descriptor: d, Err: err})
-			return fmt.Errorf("blob %s: %w", d.Digest, err)
+			return errdef.Blob(d.Digest, err)
 		}
 		offset := w.Offset()
 		progress(ProgressEvent{Kind: BlobStarted, Descriptor: d, Offset: offset})
@@ -663,7 +664,7 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 			err = cause
 		}
 		progress(ProgressEvent{Kind: BlobFailed, Descriptor: d, Err: err})
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
+		return errdef.Blob(d.Digest, err)
 	}
 }
 

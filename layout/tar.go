@@ -123,7 +123,7 @@ func (t *Tar) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWrite
 	select {
 	case t.slot <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, ctx.Err())
+		return nil, errdef.Blob(desc.Digest, fmt.Errorf("open: %w", ctx.Err()))
 	}
 	if err := t.usable(desc.Digest); err != nil {
 		<-t.slot
@@ -144,10 +144,10 @@ func (t *Tar) usable(dg digest.Digest) error {
 	case t.err != nil:
 		return t.err
 	case t.closed:
-		return fmt.Errorf("open blob %s: %w", dg, os.ErrClosed)
+		return errdef.Blob(dg, fmt.Errorf("open: %w", os.ErrClosed))
 	}
 	if _, ok := t.written[dg]; ok {
-		return fmt.Errorf("blob %s: %w", dg, errdef.ErrAlreadyExists)
+		return errdef.Blob(dg, errdef.ErrAlreadyExists)
 	}
 	return nil
 }
@@ -375,13 +375,13 @@ func (w *tarBlobWriter) Offset() int64 { return 0 }
 // errdef.ErrDigestMismatch.
 func (w *tarBlobWriter) Write(p []byte) (int, error) {
 	if w.done {
-		return 0, fmt.Errorf("write blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return 0, errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", os.ErrClosed))
 	}
 	if err := w.t.failure(); err != nil {
 		return 0, err
 	}
 	if int64(len(p)) > w.desc.Size-w.n {
-		return 0, w.t.fail(fmt.Errorf("blob %s: %w: more than %d bytes", w.desc.Digest, errdef.ErrDigestMismatch, w.desc.Size))
+		return 0, w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: more than %d bytes", errdef.ErrDigestMismatch, w.desc.Size)))
 	}
 	if err := w.writeHeader(); err != nil {
 		return 0, err
@@ -393,7 +393,7 @@ func (w *tarBlobWriter) Write(p []byte) (int, error) {
 	n, err := w.t.tw.Write(p)
 	w.n += int64(n)
 	if err != nil {
-		return n, w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return n, w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	return n, nil
 }
@@ -414,7 +414,7 @@ func (w *tarBlobWriter) writeHeader() error {
 		})
 	}
 	if err != nil {
-		return w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	return nil
 }
@@ -424,7 +424,7 @@ func (w *tarBlobWriter) writeHeader() error {
 // an error wrapping errdef.ErrDigestMismatch. Either way the writer is released.
 func (w *tarBlobWriter) Commit() error {
 	if w.done {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", os.ErrClosed))
 	}
 	defer w.release()
 	if err := w.t.failure(); err != nil {
@@ -434,13 +434,13 @@ func (w *tarBlobWriter) Commit() error {
 		return err
 	}
 	if w.n < w.desc.Size {
-		return w.t.fail(fmt.Errorf("blob %s: %w: %d of %d bytes", w.desc.Digest, io.ErrUnexpectedEOF, w.n, w.desc.Size))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, w.n, w.desc.Size)))
 	}
 	if got := digest.NewDigest(w.desc.Digest.Algorithm(), w.h); got != w.desc.Digest {
-		return w.t.fail(fmt.Errorf("blob %s: %w: got %s", w.desc.Digest, errdef.ErrDigestMismatch, got))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: got %s", errdef.ErrDigestMismatch, got)))
 	}
 	if err := w.t.tw.Flush(); err != nil {
-		return w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	w.committed = true
 	w.t.mu.Lock()
@@ -462,7 +462,7 @@ func (w *tarBlobWriter) Close() error {
 	}
 	defer w.release()
 	if w.header && !w.committed {
-		return w.t.fail(fmt.Errorf("blob %s: %w: closed without commit after %d of %d bytes", w.desc.Digest, io.ErrUnexpectedEOF, w.n, w.desc.Size))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: closed without commit after %d of %d bytes", io.ErrUnexpectedEOF, w.n, w.desc.Size)))
 	}
 	return nil
 }

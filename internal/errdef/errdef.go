@@ -3,7 +3,11 @@
 // against the root names (ocistream.ErrNotFound and so on).
 package errdef
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // The sentinels, documented where the root package re-exports them.
 var (
@@ -28,3 +32,30 @@ var (
 	ErrInvalidLayout       = errors.New("invalid image layout")
 	ErrStalled             = errors.New("the registry stopped answering")
 )
+
+// BlobError is an error about one blob. Every layer that reports a blob's failure
+// wraps it with [Blob], which names the digest once however many layers the error
+// passes through.
+type BlobError struct {
+	Digest digest.Digest
+	Err    error
+}
+
+// Error returns "blob <digest>: " and the error.
+func (e *BlobError) Error() string { return "blob " + e.Digest.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the error.
+func (e *BlobError) Unwrap() error { return e.Err }
+
+// Blob returns err as an error about blob d: err itself when its chain already names
+// d, else a *BlobError. It returns nil for a nil err.
+func Blob(d digest.Digest, err error) error {
+	if err == nil {
+		return nil
+	}
+	var be *BlobError
+	if errors.As(err, &be) && be.Digest == d {
+		return err
+	}
+	return &BlobError{Digest: d, Err: err}
+}

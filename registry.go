@@ -345,7 +345,10 @@ func (c *Client) listPage(ctx context.Context, host, path string, scope Scope, p
 	if p.Next != "" {
 		next, err := url.Parse(p.Next)
 		if err != nil {
-			return Page{}, fmt.Errorf("page url %q: %w", p.Next, err)
+			if ue := (*url.Error)(nil); errors.As(err, &ue) {
+				err = ue.Err // without the URL, which may hold userinfo
+			}
+			return Page{}, fmt.Errorf("page url %q: %w", ref.RedactUserinfo(p.Next), err)
 		}
 		if !sameOrigin(next, u) {
 			return Page{}, fmt.Errorf("page url %s is not on %s: %w", redactURL(next), u.Host, ErrCrossOrigin)

@@ -47,6 +47,7 @@ type config struct {
 	logger        *slog.Logger
 	readTimeout   time.Duration
 	headerTimeout time.Duration
+	maxBlobSize   int64
 	maxResumes    int
 	concurrency   int
 }
@@ -60,6 +61,7 @@ func defaultConfig() config {
 		retry:         DefaultRetryPolicy,
 		readTimeout:   60 * time.Second,
 		headerTimeout: 30 * time.Second,
+		maxBlobSize:   DefaultMaxBlobSize,
 		maxResumes:    64,
 	}
 }
@@ -226,6 +228,24 @@ func WithResponseHeaderTimeout(d time.Duration) Option {
 			return fmt.Errorf("WithResponseHeaderTimeout: %s is not positive", d)
 		}
 		c.headerTimeout = d
+		return nil
+	}
+}
+
+// DefaultMaxBlobSize is the largest blob a client downloads unless [WithMaxBlobSize]
+// says otherwise: 64 GiB, far above any real layer.
+const DefaultMaxBlobSize = 64 << 30
+
+// WithMaxBlobSize sets the largest blob size the client accepts from a descriptor. A
+// descriptor claiming more (a hostile manifest streaming until the disk fills) fails
+// before any byte of it is requested, with an error wrapping [ErrSizeExceedsLimit].
+// The default is [DefaultMaxBlobSize].
+func WithMaxBlobSize(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxBlobSize: %d is not positive", n)
+		}
+		c.maxBlobSize = n
 		return nil
 	}
 }

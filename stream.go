@@ -123,8 +123,12 @@ func (c *Client) openRange(ctx context.Context, r ref.Reference, d ocitypes.Desc
 	return c.openRangeFrom(ctx, r, d, nil, start, end)
 }
 
-// openRangeFrom is openRange from a foreign URL when foreign is set.
+// openRangeFrom is openRange from a foreign URL when foreign is set. A descriptor
+// larger than the client's maximum blob size is refused before any request.
 func (c *Client) openRangeFrom(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, foreign *url.URL, start, end int64) (*rangeReader, error) {
+	if d.Size > c.cfg.maxBlobSize {
+		return nil, fmt.Errorf("descriptor says %d bytes, more than the %d allowed (WithMaxBlobSize): %w", d.Size, c.cfg.maxBlobSize, ErrSizeExceedsLimit)
+	}
 	rr := &rangeReader{c: c, ctx: ctx, r: r, d: d, foreign: foreign, end: end, pos: start}
 	if start == end {
 		return rr, nil

@@ -105,6 +105,13 @@ func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (
 		}
 		held = 0
 	}
+	// A blob that cannot fit fails now, not when the disk is full.
+	if err := checkFreeSpace(filepath.Dir(partial), desc.Size-held); err != nil {
+		if held == 0 {
+			os.Remove(partial) // nothing to resume: leave no empty file (the lock is held)
+		}
+		return fail(err)
+	}
 	w.getBuffer()
 	if held > 0 {
 		n, err := io.CopyBuffer(w.h, io.NewSectionReader(f, 0, held), w.buf)

@@ -1,0 +1,44 @@
+package ocistream_test
+
+import (
+	"errors"
+	"io"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/ocistream/ocistream"
+	"github.com/ocistream/ocistream/layout"
+	"github.com/ocistream/ocistream/ocitypes"
+)
+
+// TestBlobSizeLimit asks for a blob whose descriptor claims more than the client's
+// limit: refused with ErrSizeExceedsLimit before any blob request, for a read and for
+// a pull.
+func TestBlobSizeLimit(t *testing.T) {
+	reg := newMemRegistry()
+	reg.pushImage("app", "v1", ocitypes.Platform{OS: "linux", Architecture: "amd64"}, 1, 4096, 3)
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	def, host := newPullClient(t, srv)
+	c, err := ocistream.New(ocistream.WithPlainHTTP(host), ocistream.WithMaxBlobSize(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := ocitypes.Descriptor{Digest: digest.FromString("huge"), Size: ocistream.DefaultMaxBlobSize + 1}
+	_, readErr := def.Blob(t.Context(), host+"/app", huge)
+	p := ocitypes.Platform{OS: "linux", Architecture: "amd64"}
+	_, pullErr := c.Pull(t.Context(), host+"/app:v1", layout.NewTar(io.Discard, nil), &ocistream.PullOptions{Platform: &p})
+	for name, err := range map[string]error{"blob read with the default limit": readErr, "pull with a 1 KiB limit": pullErr} {
+		if !errors.Is(err, ocistream.ErrSizeExceedsLimit) {
+			t.Errorf("%s: err = %v, want ErrSizeExceedsLimit", name, err)
+		}
+	}
+	if n := reg.blobGets.Load(); n != 0 {
+		t.Errorf("%d blob requests made, want none", n)
+	}
+	if _, err := ocistream.New(ocistream.WithMaxBlobSize(0)); err == nil {
+		t.Error("WithMaxBlobSize(0) accepted")
+	}
+}

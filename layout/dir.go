@@ -151,6 +151,7 @@ func (d *Dir) createIndex() error {
 		return err
 	}
 	defer lock.release()
+	d.removeStaleIndexTemps()
 	if _, err := os.Lstat(filepath.Join(d.path, indexFile)); err == nil {
 		return nil
 	}
@@ -245,6 +246,7 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 		return fmt.Errorf("tag %s: lock index.json: %w", name, err)
 	}
 	defer lock.release()
+	d.removeStaleIndexTemps()
 	idx, err := d.Index()
 	if err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
@@ -314,6 +316,19 @@ func (d *Dir) writeFileAtomic(name string, b []byte) error {
 		return syncDir(d.path)
 	}
 	return nil
+}
+
+// removeStaleIndexTemps removes the temporary files index.json.*.tmp that a writer
+// killed between writing and renaming left behind. The caller holds the index lock,
+// which every writer of index.json holds, so none of them is in use. Failures are
+// ignored: the files only take space.
+func (d *Dir) removeStaleIndexTemps() {
+	stale, _ := filepath.Glob(filepath.Join(d.path, indexFile+".*.tmp"))
+	for _, name := range stale {
+		if fi, err := os.Lstat(name); err == nil && !fi.IsDir() {
+			os.Remove(name)
+		}
+	}
 }
 
 // ownName reports whether a directory entry is one that a layout being created by

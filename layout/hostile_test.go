@@ -246,3 +246,23 @@ func TestVerifyPlantedFiles(t *testing.T) {
 		t.Errorf("%d problems, want 4 (the hard link is fine):\n%s", n, got)
 	}
 }
+
+// TestTagRemovesStaleIndexTemps leaves the temporary file of a Tag killed before its
+// rename: the next Tag removes it.
+func TestTagRemovesStaleIndexTemps(t *testing.T) {
+	d := openDir(t, t.TempDir())
+	stale := filepath.Join(d.Path(), "index.json.123456.tmp")
+	if err := os.WriteFile(stale, []byte(`{"schemaVersion":2`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	im := newTestImage(t, "app", "linux", "amd64", false)
+	for _, b := range im.blobs() {
+		writeBlob(t, d, b)
+	}
+	if err := d.Tag(t.Context(), mustParse(t, "a:b"), im.manifest.desc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale %s is still there (%v)", filepath.Base(stale), err)
+	}
+}

@@ -8,6 +8,9 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
+	github.com/urfave/cli/v3 v3.14.0
+	github.com/vbauerster/mpb/v8 v8.10.2
+	golang.org/x/sys v0.33.0
 )
 
 require (
@@ -16,7 +19,4 @@ require (
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/mattn/go-runewidth v0.0.16 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
-	github.com/urfave/cli/v3 v3.14.0 // indirect
-	github.com/vbauerster/mpb/v8 v8.10.2 // indirect
-	golang.org/x/sys v0.33.0 // indirect
 )

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,7 +27,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv("OCIPULL_TEST_CHILD"); args != "" {
 		var argv []string
 		json.Unmarshal([]byte(args), &argv)
-		os.Exit(run(context.Background(), argv, os.Stdin, os.Stdout, os.Stderr))
+		os.Args = argv
+		main() // with its signal handling
+		return
 	}
 	os.Exit(m.Run())
 }
@@ -36,6 +37,12 @@ func TestMain(m *testing.M) {
 // stuckRegistry serves one image whose layer stops half way: the pull writes half a
 // tar and waits. started is closed when the layer's first half is sent.
 func stuckRegistry(t *testing.T) (host string, started chan struct{}) {
+	return fakeRegistry(t, false)
+}
+
+// fakeRegistry serves the image of stuckRegistry; with lie set its layer is served
+// whole, with wrong bytes, instead of stopping half way.
+func fakeRegistry(t *testing.T, lie bool) (host string, started chan struct{}) {
 	t.Helper()
 	layer := bytes.Repeat([]byte("layer bytes "), 100000)
 	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
@@ -54,6 +61,10 @@ func stuckRegistry(t *testing.T) (host string, started chan struct{}) {
 			w.Write(config)
 		case strings.HasSuffix(r.URL.Path, digest.FromBytes(layer).String()):
 			w.Header().Set("Content-Length", fmt.Sprint(len(layer)))
+			if lie {
+				w.Write(bytes.ToUpper(layer))
+				return
+			}
 			w.Write(layer[:len(layer)/2])
 			w.(http.Flusher).Flush()
 			select {

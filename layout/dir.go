@@ -235,7 +235,7 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 	if err := checkRoot(root); err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
 	}
-	if fi, err := os.Lstat(d.BlobPath(root.Digest)); err != nil || !fi.Mode().IsRegular() || fi.Size() != root.Size {
+	if !d.hasBlob(root.Digest, root.Size) {
 		return fmt.Errorf("tag %s: root %s: %w", name, root.Digest, errdef.ErrBlobMissing)
 	}
 	if err := d.syncBlobDirs(); err != nil {
@@ -343,10 +343,21 @@ func ownName(name string) bool {
 }
 
 // hasBlob reports whether blobs/ holds a regular file for dg with the given size. A
-// symbolic link there is not a blob: a pull replaces it with the verified file.
+// symbolic link there is not a blob (a pull replaces it with the verified file), nor
+// is a file under a blobs/ or blobs/<alg>/ that is a link to a directory elsewhere.
 func (d *Dir) hasBlob(dg digest.Digest, size int64) bool {
-	fi, err := os.Lstat(d.BlobPath(dg))
+	p := d.BlobPath(dg)
+	if p == "" || !realDir(filepath.Dir(p)) || !realDir(filepath.Dir(filepath.Dir(p))) {
+		return false
+	}
+	fi, err := os.Lstat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == size
+}
+
+// realDir reports whether path is a directory, not a link to one.
+func realDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // Exists reports whether blobs/ holds blob d complete: a regular file of d's size (its

@@ -266,3 +266,25 @@ func TestTagRemovesStaleIndexTemps(t *testing.T) {
 		t.Errorf("the stale %s is still there (%v)", filepath.Base(stale), err)
 	}
 }
+
+// TestLinkedBlobDirectory makes blobs/sha256 a link to a directory outside holding
+// the right blobs: the layout does not take them for its own, and Verify reports them.
+func TestLinkedBlobDirectory(t *testing.T) {
+	f := newVerifyFixture(t)
+	algDir := filepath.Join(f.d.Path(), blobsDir, "sha256")
+	outside := filepath.Join(t.TempDir(), "sha256")
+	if err := os.Rename(algDir, outside); err != nil {
+		t.Fatal(err)
+	}
+	plant(t, "symlink", algDir, outside)
+	if ok, _ := f.d.Exists(t.Context(), f.img.config.desc); ok {
+		t.Error("Exists took a blob under a linked directory for the layout's")
+	}
+	rep, err := Verify(t.Context(), f.d.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Errorf("a layout whose blobs/sha256 is a link verifies OK: %v", rep.Problems)
+	}
+}

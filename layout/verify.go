@@ -732,6 +732,13 @@ type verifyWorker struct {
 func (w *verifyWorker) run(ctx context.Context, j verifyJob) verifyResult {
 	r := verifyResult{job: j}
 	p := w.v.d.BlobPath(j.desc.Digest)
+	for _, dir := range []string{filepath.Dir(filepath.Dir(p)), filepath.Dir(p)} {
+		if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+			// blobs/ or blobs/<alg>/ leads elsewhere: nothing under it is the layout's.
+			r.special = notRegularDetail(&NotRegularError{Path: dir, What: describeMode(fi.Mode()), Dir: true})
+			return r
+		}
+	}
 	// Checked before it is opened, and opened without following a link or waiting on
 	// a FIFO: a planted file can neither hang the check nor pass for a blob.
 	f, err := openRegular(p, os.O_RDONLY, 0, false)

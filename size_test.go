@@ -22,7 +22,7 @@ func TestBlobSizeLimit(t *testing.T) {
 	srv := httptest.NewServer(reg)
 	defer srv.Close()
 	def, host := newPullClient(t, srv)
-	c, err := ocistream.New(ocistream.WithPlainHTTP(host), ocistream.WithMaxBlobSize(1024))
+	c, err := ocistream.New(ocistream.WithPlainHTTP(host), ocistream.WithMaxBlobSize(64)) // smaller than every blob of the image
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestBlobSizeLimit(t *testing.T) {
 	_, readErr := def.Blob(t.Context(), host+"/app", huge)
 	p := ocitypes.Platform{OS: "linux", Architecture: "amd64"}
 	_, pullErr := c.Pull(t.Context(), host+"/app:v1", layout.NewTar(io.Discard, nil), &ocistream.PullOptions{Platform: &p})
-	for name, err := range map[string]error{"blob read with the default limit": readErr, "pull with a 1 KiB limit": pullErr} {
+	for name, err := range map[string]error{"blob read with the default limit": readErr, "pull with a 64-byte limit": pullErr} {
 		if !errors.Is(err, ocistream.ErrSizeExceedsLimit) {
 			t.Errorf("%s: err = %v, want ErrSizeExceedsLimit", name, err)
 		}

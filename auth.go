@@ -38,6 +38,22 @@ type authTarget struct {
 
 type authTargetKey struct{}
 
+// secretKey marks the context of a token request that carries a secret in its body or
+// headers; see tokenRedirect.
+type secretKey struct{}
+
+// withSecret marks ctx as that of a request carrying a secret.
+func withSecret(ctx context.Context) context.Context {
+	return context.WithValue(ctx, secretKey{}, true)
+}
+
+// carriesSecret reports whether req carries a secret: marked so, or with an
+// Authorization header.
+func carriesSecret(req *http.Request) bool {
+	marked, _ := req.Context().Value(secretKey{}).(bool)
+	return marked || req.Header.Get("Authorization") != ""
+}
+
 func withAuthTarget(ctx context.Context, u *url.URL, scopes ...Scope) context.Context {
 	return context.WithValue(ctx, authTargetKey{}, &authTarget{origin: u, scopes: scopes})
 }
@@ -398,7 +414,7 @@ func (t *authTransport) postToken(ctx context.Context, realm *url.URL, service s
 		form.Set("username", cred.Username)
 		form.Set("password", cred.Password)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(withSecret(ctx), http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
@@ -478,7 +494,7 @@ func (t *authTransport) exchangeAzureToken(ctx context.Context, ha *hostAuth, se
 	}
 	form := url.Values{"grant_type": {"access_token"}, "service": {service}, "access_token": {aadToken}}
 	u := url.URL{Scheme: scheme, Host: ha.host, Path: "/oauth2/exchange"}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(withSecret(ctx), http.MethodPost, u.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -354,7 +355,7 @@ func (cp *copier) copyBlob(ctx context.Context, d ocitypes.Descriptor, transferr
 		}
 		if err != nil {
 			cp.progress(ProgressEvent{Kind: BlobFailed, Descriptor: d, Err: err})
-			return fmt.Errorf("blob %s: %w", d.Digest, err)
+			return errdef.Blob(d.Digest, err)
 		}
 		offset := w.Offset()
 		cp.progress(ProgressEvent{Kind: BlobStarted, Descriptor: d, Offset: offset})
@@ -391,7 +392,7 @@ func (cp *copier) copyBlob(ctx context.Context, d ocitypes.Descriptor, transferr
 			err = cause
 		}
 		cp.progress(ProgressEvent{Kind: BlobFailed, Descriptor: d, Err: err})
-		return fmt.Errorf("blob %s: %w", d.Digest, err)
+		return errdef.Blob(d.Digest, err)
 	}
 }
 

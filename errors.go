@@ -60,7 +60,18 @@ var (
 	ErrBlobMissing = errdef.ErrBlobMissing
 	// ErrInvalidLayout: an OCI image layout on disk that breaks the layout spec.
 	ErrInvalidLayout = errdef.ErrInvalidLayout
+	// ErrStalled: a registry, token server or storage host accepted a request but sent
+	// no response headers within [WithResponseHeaderTimeout], or no byte of a body
+	// within [WithReadTimeout], and asking once more did not help. It is not
+	// context.Canceled: the caller did not stop the request.
+	ErrStalled = errdef.ErrStalled
 )
+
+// BlobError is an error about one blob: its Digest and what went wrong with it (Err).
+// Its text names the digest once ("blob sha256:...: digest mismatch: got ..."),
+// however many layers (the download, the destination) report the failure. Find the
+// blob of an error with [errors.As].
+type BlobError = errdef.BlobError
 
 // ResponseError is an unexpected HTTP response from a registry or token server. It
 // matches, with [errors.Is], the sentinel its status or registry error codes imply:

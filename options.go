@@ -49,6 +49,8 @@ type config struct {
 	retry         RetryPolicy
 	logger        *slog.Logger
 	readTimeout   time.Duration
+	headerTimeout time.Duration
+	maxBlobSize   int64
 	maxResumes    int
 	concurrency   int
 	hosts         HostResolver
@@ -63,6 +65,8 @@ func defaultConfig() config {
 		maxPages:      10000,
 		retry:         DefaultRetryPolicy,
 		readTimeout:   60 * time.Second,
+		headerTimeout: 30 * time.Second,
+		maxBlobSize:   DefaultMaxBlobSize,
 		maxResumes:    64,
 	}
 }
@@ -206,14 +210,50 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithReadTimeout sets how long a blob download may go without receiving a byte before
-// the connection is abandoned and the download resumed. The default is 60 s.
+// WithReadTimeout sets how long any response body (a blob, a manifest, a tag list, a
+// token) may go without delivering a byte before the connection is abandoned: a blob
+// download is then resumed, any other request fails with an error wrapping
+// [ErrStalled]. The default is 60 s.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return fmt.Errorf("WithReadTimeout: %s is not positive", d)
 		}
 		c.readTimeout = d
+		return nil
+	}
+}
+
+// WithResponseHeaderTimeout sets how long the client waits for the response headers of
+// each attempt of each request (registry, token server, storage redirect) after
+// sending it. An attempt that times out is tried once more; a second one fails the
+// request with an error wrapping [ErrStalled], so that a server that accepts
+// connections and answers nothing costs two timeouts (plus a backoff), not one per
+// retry. The default is 30 s.
+func WithResponseHeaderTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("WithResponseHeaderTimeout: %s is not positive", d)
+		}
+		c.headerTimeout = d
+		return nil
+	}
+}
+
+// DefaultMaxBlobSize is the largest blob a client downloads unless [WithMaxBlobSize]
+// says otherwise: 64 GiB, far above any real layer.
+const DefaultMaxBlobSize = 64 << 30
+
+// WithMaxBlobSize sets the largest blob size the client accepts from a descriptor. A
+// descriptor claiming more (a hostile manifest streaming until the disk fills) fails
+// before any byte of it is requested, with an error wrapping [ErrSizeExceedsLimit].
+// The default is [DefaultMaxBlobSize].
+func WithMaxBlobSize(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("WithMaxBlobSize: %d is not positive", n)
+		}
+		c.maxBlobSize = n
 		return nil
 	}
 }

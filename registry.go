@@ -31,6 +31,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/internal/text"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
@@ -85,14 +86,15 @@ func New(opts ...Option) (*Client, error) {
 			base = &endpointTransport{next: base, template: tunedTransport(&cfg), cfg: &cfg}
 		}
 	}
-	logged := &loggingTransport{next: base, logger: logger}
-	retried := newRetryTransport(logged, cfg.retry, logger, cfg.retryNotify)
+	bounded := &deadlineTransport{next: base, header: cfg.headerTimeout, read: cfg.readTimeout}
+	logged := &loggingTransport{next: bounded, logger: logger}
+	retried := &stallBudgetTransport{next: newRetryTransport(logged, cfg.retry, logger, cfg.retryNotify)}
 	c := &Client{cfg: cfg, base: base, logger: logger}
 	c.auth = &authTransport{
 		plainOK:     c.plainOK,
 		next:        retried,
 		credentials: cfg.credentials,
-		tokenClient: &http.Client{Transport: &userAgentTransport{next: retried, userAgent: cfg.userAgent}, CheckRedirect: sameOriginRedirect},
+		tokenClient: &http.Client{Transport: &userAgentTransport{next: retried, userAgent: cfg.userAgent}, CheckRedirect: tokenRedirect},
 		plainHosts:  cfg.plainHosts,
 		logger:      logger,
 		hosts:       map[string]*hostAuth{},
@@ -140,7 +142,6 @@ func tunedTransport(cfg *config) *http.Transport {
 	t.DisableCompression = true
 	t.ReadBufferSize = 256 << 10
 	t.WriteBufferSize = 64 << 10
-	t.ResponseHeaderTimeout = 2 * time.Minute
 	return t
 }
 
@@ -363,7 +364,10 @@ func (c *Client) listPage(ctx context.Context, host, path string, scope Scope, p
 	if p.Next != "" {
 		next, err := url.Parse(p.Next)
 		if err != nil {
-			return Page{}, fmt.Errorf("page url %q: %w", p.Next, err)
+			if ue := (*url.Error)(nil); errors.As(err, &ue) {
+				err = ue.Err // without the URL, which may hold userinfo
+			}
+			return Page{}, fmt.Errorf("page url %q: %w", ref.RedactUserinfo(p.Next), err)
 		}
 		if !sameOrigin(next, u) {
 			return Page{}, fmt.Errorf("page url %s is not on %s: %w", redactURL(next), u.Host, ErrCrossOrigin)
@@ -691,7 +695,7 @@ func (c *Client) BlobDescriptor(ctx context.Context, repository string, dgst dig
 		}
 		return ocitypes.Descriptor{MediaType: "application/octet-stream", Digest: dgst, Size: resp.ContentLength}, nil
 	}
-	return ocitypes.Descriptor{}, fmt.Errorf("blob %s: %w", dgst, last)
+	return ocitypes.Descriptor{}, errdef.Blob(dgst, last)
 }
 
 // mediaTypeOnly strips parameters from a Content-Type value.
@@ -731,15 +735,29 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// sameOriginRedirect is checkRedirect for token requests, which carry credentials
-// on the request itself: they are dropped on a hop to another origin.
-func sameOriginRedirect(req *http.Request, via []*http.Request) error {
+// tokenRedirect is checkRedirect for requests to token servers. A request that carries
+// a secret (a password or refresh token in its form, an ACR access token, Basic
+// credentials) never leaves the origin it was sent to: a redirect elsewhere, of any
+// status (a 307 or 308 would post the form again), is refused with an error wrapping
+// [ErrCrossOrigin]. An anonymous token request may follow a redirect to another
+// origin, without any Authorization header.
+func tokenRedirect(req *http.Request, via []*http.Request) error {
 	if err := checkRedirect(req, via); err != nil {
 		return err
 	}
-	if !sameOrigin(req.URL, via[0].URL) {
-		req.Header.Del("Authorization")
+	first := via[0]
+	if sameOrigin(req.URL, first.URL) {
+		return nil
 	}
+	if carriesSecret(first) {
+		status := 0
+		if req.Response != nil {
+			status = req.Response.StatusCode
+		}
+		return fmt.Errorf("token server %s redirected (%d) a request carrying credentials to %s: refused: %w",
+			redactURL(first.URL), status, redactURL(req.URL), ErrCrossOrigin)
+	}
+	req.Header.Del("Authorization")
 	return nil
 }
 
@@ -798,6 +816,9 @@ func newRetryTransport(next http.RoundTripper, p RetryPolicy, logger *slog.Logge
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
+			}
+			if isStall(err) && stalls(ctx) >= maxStalls {
+				return false, nil // the server accepts and answers nothing: give up
 			}
 			if permanent(err) {
 				return false, nil // asking again won't help: fail now

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -74,7 +75,7 @@ func (r *Repository) FetchRange(ctx context.Context, d ocitypes.Descriptor, offs
 	}
 	rr, err := r.c.openRange(ctx, r.ref, d, offset, offset+length)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
+		return nil, errdef.Blob(d.Digest, err)
 	}
 	return rr, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -49,7 +50,7 @@ func (c *Client) blob(ctx context.Context, r ref.Reference, d ocitypes.Descripto
 	}
 	br, err := c.openRange(ctx, r, d, 0, d.Size)
 	if err != nil {
-		return nil, fmt.Errorf("blob %s: %w", d.Digest, err)
+		return nil, errdef.Blob(d.Digest, err)
 	}
 	return &verifyingReader{r: br, d: d, digester: d.Digest.Algorithm().Digester()}, nil
 }
@@ -81,10 +82,10 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		if got := v.digester.Digest(); got != v.d.Digest {
-			err = fmt.Errorf("blob %s: content hashes to %s: %w", v.d.Digest, got, ErrDigestMismatch)
+			err = errdef.Blob(v.d.Digest, fmt.Errorf("content hashes to %s: %w", got, ErrDigestMismatch))
 		}
 	case err != nil:
-		err = fmt.Errorf("blob %s: %w", v.d.Digest, err)
+		err = errdef.Blob(v.d.Digest, err)
 	}
 	if err != nil {
 		v.err = err
@@ -95,7 +96,8 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 func (v *verifyingReader) Close() error { return v.r.Close() }
 
 // rangeReader reads bytes [start, end) of a blob, resuming with Range requests when
-// the connection breaks or stalls. It checks sizes, not digests.
+// the connection breaks or stalls (the client's deadlineTransport ends a body that
+// delivers nothing for the read timeout). It checks sizes, not digests.
 type rangeReader struct {
 	c   *Client
 	ctx context.Context
@@ -109,7 +111,6 @@ type rangeReader struct {
 	body    io.ReadCloser
 
 	cancel  context.CancelFunc // ends the current attempt
-	stall   *time.Timer
 	resumes int
 	barren  int // consecutive attempts that delivered nothing
 	err     error
@@ -120,8 +121,12 @@ func (c *Client) openRange(ctx context.Context, r ref.Reference, d ocitypes.Desc
 	return c.openRangeFrom(ctx, r, d, nil, start, end)
 }
 
-// openRangeFrom is openRange from a foreign URL when foreign is set.
+// openRangeFrom is openRange from a foreign URL when foreign is set. A descriptor
+// larger than the client's maximum blob size is refused before any request.
 func (c *Client) openRangeFrom(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, foreign *url.URL, start, end int64) (*rangeReader, error) {
+	if d.Size > c.cfg.maxBlobSize {
+		return nil, fmt.Errorf("descriptor says %d bytes, more than the %d allowed (WithMaxBlobSize): %w", d.Size, c.cfg.maxBlobSize, ErrSizeExceedsLimit)
+	}
 	rr := &rangeReader{c: c, ctx: ctx, r: r, d: d, foreign: foreign, end: end, pos: start}
 	if start == end {
 		return rr, nil
@@ -154,7 +159,6 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 		if n > 0 {
 			rr.pos += int64(n)
 			rr.barren = 0
-			rr.stall.Reset(rr.c.cfg.readTimeout)
 			if rr.pos >= rr.end {
 				rr.closeBody()
 			}
@@ -204,8 +208,10 @@ func (rr *rangeReader) resume(cause error) error {
 	if err := rr.open(); err != nil {
 		var re *ResponseError
 		var pe *protocolError
-		if errors.As(err, &re) || errors.As(err, &pe) || rr.ctx.Err() != nil {
-			rr.err = err // the registry refused or misbehaved: resuming again won't help
+		if errors.As(err, &re) || errors.As(err, &pe) || isStall(err) || rr.ctx.Err() != nil {
+			// The registry refused, misbehaved or stopped answering (twice, the retry
+			// layer tried again): resuming again won't help.
+			rr.err = err
 			return err
 		}
 		return nil // a network error: the next Read resumes again, within the bounds
@@ -232,15 +238,12 @@ func (rr *rangeReader) open() error {
 	if partial {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(rr.pos, 10)+"-"+strconv.FormatInt(rr.end-1, 10))
 	}
-	stall := time.AfterFunc(c.cfg.readTimeout, cancel)
 	resp, err := c.do(req, http.StatusOK, http.StatusPartialContent)
 	if err != nil {
-		stall.Stop()
 		cancel()
 		return err
 	}
 	fail := func(err error) error {
-		stall.Stop()
 		resp.Body.Close()
 		cancel()
 		return &protocolError{fmt.Errorf("GET %s: %w", redactURL(resp.Request.URL), err)}
@@ -258,14 +261,13 @@ func (rr *rangeReader) open() error {
 		if rr.pos > 0 {
 			// The server ignored Range: skip what we already have.
 			if _, err := io.CopyN(io.Discard, resp.Body, rr.pos); err != nil {
-				stall.Stop()
 				resp.Body.Close()
 				cancel()
 				return fmt.Errorf("skipping %d bytes of a full response: %w", rr.pos, err) // a network error: resumable
 			}
 		}
 	}
-	rr.body, rr.cancel, rr.stall = resp.Body, cancel, stall
+	rr.body, rr.cancel = resp.Body, cancel
 	return nil
 }
 
@@ -278,7 +280,6 @@ func (e *protocolError) Unwrap() error { return e.err }
 
 func (rr *rangeReader) closeBody() {
 	if rr.body != nil {
-		rr.stall.Stop()
 		rr.body.Close()
 		rr.cancel()
 		rr.body = nil
@@ -364,7 +365,7 @@ func (c *Client) BlobChunks(ctx context.Context, repository string, d ocitypes.D
 			end := min(off+chunkSize, d.Size)
 			rr, err := c.openRange(ctx, r, d, off, end)
 			if err != nil {
-				yield(Chunk{}, fmt.Errorf("blob %s: %w", d.Digest, err))
+				yield(Chunk{}, errdef.Blob(d.Digest, err))
 				return
 			}
 			body := io.TeeReader(rr, h)
@@ -377,12 +378,12 @@ func (c *Client) BlobChunks(ctx context.Context, repository string, d ocitypes.D
 			_, err = io.Copy(io.Discard, body)
 			rr.Close()
 			if err != nil {
-				yield(Chunk{}, fmt.Errorf("blob %s: %w", d.Digest, err))
+				yield(Chunk{}, errdef.Blob(d.Digest, err))
 				return
 			}
 		}
 		if got := digester.Digest(); got != d.Digest {
-			yield(Chunk{}, fmt.Errorf("blob %s: content hashes to %s: %w", d.Digest, got, ErrDigestMismatch))
+			yield(Chunk{}, errdef.Blob(d.Digest, fmt.Errorf("content hashes to %s: %w", got, ErrDigestMismatch)))
 		}
 	}
 }

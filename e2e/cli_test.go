@@ -538,11 +538,11 @@ func TestCLI(t *testing.T) {
 		}{
 			{"anonymous", []string{"--plain-http", "pull", v1, "-o", "-"},
 				"ocipull: unauthorized: authentication required for " + v1 + " — run ocipull login or pass -u\n"},
-			{"bad credentials", []string{"--plain-http", "-u", testUser, "-p", "wrong", "resolve", v1},
+			{"bad credentials", []string{"--plain-http", "-u", testUser, "--password-stdin", "resolve", v1},
 				"ocipull: unauthorized: " + f.reg.Host + " refused the credentials from -u for " + v1 + "\n"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				r := ocipull(t, cliOptions{}, tt.args...)
+				r := ocipull(t, cliOptions{stdin: "wrong\n"}, tt.args...)
 				if r.code != 1 || r.stderr != tt.want {
 					t.Errorf("ocipull %q: exit %d, stderr %q; want 1, %q", tt.args, r.code, r.stderr, tt.want)
 				}
@@ -572,11 +572,11 @@ func TestCLI(t *testing.T) {
 		}{
 			{"catalog anonymously", []string{"--plain-http", "catalog", f.reg.Host},
 				"ocipull: unauthorized: authentication required for " + f.reg.Host + " — run ocipull login or pass -u\n"},
-			{"bad credentials", []string{"--plain-http", "-u", testUser, "-p", "wrong", "pull", v1},
+			{"bad credentials", []string{"--plain-http", "-u", testUser, "--password-stdin", "pull", v1},
 				"ocipull: unauthorized: " + f.reg.Host + " refused the credentials from -u for " + v1 + "\n"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				r := ocipull(t, cliOptions{}, tt.args...)
+				r := ocipull(t, cliOptions{stdin: "wrong\n"}, tt.args...)
 				if r.code != 1 || r.stderr != tt.want {
 					t.Errorf("ocipull %q: exit %d, stderr %q; want 1, %q", tt.args, r.code, r.stderr, tt.want)
 				}

@@ -6,7 +6,11 @@
 // implies.
 package errdef
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/opencontainers/go-digest"
+)
 
 // The sentinel errors. Every error the module returns wraps at most a few of them.
 var (
@@ -55,4 +59,35 @@ var (
 	ErrBlobMissing = errors.New("blob missing")
 	// ErrInvalidLayout: an OCI image layout on disk that breaks the layout spec.
 	ErrInvalidLayout = errors.New("invalid image layout")
+	// ErrStalled: a registry, token server or storage host stopped answering: no
+	// response headers, or no body bytes, within the client's timeouts, even when
+	// asked again.
+	ErrStalled = errors.New("the registry stopped answering")
 )
+
+// BlobError is an error about one blob. Every layer that reports a blob's failure
+// wraps it with [Blob], which names the digest once however many layers the error
+// passes through.
+type BlobError struct {
+	Digest digest.Digest
+	Err    error
+}
+
+// Error returns "blob <digest>: " and the error.
+func (e *BlobError) Error() string { return "blob " + e.Digest.String() + ": " + e.Err.Error() }
+
+// Unwrap returns the error.
+func (e *BlobError) Unwrap() error { return e.Err }
+
+// Blob returns err as an error about blob d: err itself when its chain already names
+// d, else a *BlobError. It returns nil for a nil err.
+func Blob(d digest.Digest, err error) error {
+	if err == nil {
+		return nil
+	}
+	var be *BlobError
+	if errors.As(err, &be) && be.Digest == d {
+		return err
+	}
+	return &BlobError{Digest: d, Err: err}
+}

@@ -91,7 +91,7 @@ func OpenDir(path string, opts *DirOptions) (*Dir, error) {
 		return nil, fmt.Errorf("open layout %s: %w: not a directory", path, errdef.ErrInvalidLayout)
 	}
 
-	b, err := os.ReadFile(filepath.Join(path, layoutFile))
+	b, err := readRegular(filepath.Join(path, layoutFile), 4<<10)
 	switch {
 	case err == nil:
 		if err := checkLayoutFile(b); err != nil {
@@ -111,7 +111,7 @@ func OpenDir(path string, opts *DirOptions) (*Dir, error) {
 			}
 		}
 		if created {
-			b, err := os.ReadFile(filepath.Join(path, layoutFile))
+			b, err := readRegular(filepath.Join(path, layoutFile), 4<<10)
 			if err != nil {
 				return nil, fmt.Errorf("open layout: %w", err)
 			}
@@ -125,10 +125,10 @@ func OpenDir(path string, opts *DirOptions) (*Dir, error) {
 		return nil, fmt.Errorf("open layout: %w", err)
 	}
 
-	if err := os.MkdirAll(filepath.Join(path, blobsDir), 0o755); err != nil {
+	if err := ensureDir(filepath.Join(path, blobsDir)); err != nil {
 		return nil, fmt.Errorf("create layout: %w", err)
 	}
-	b, err = os.ReadFile(filepath.Join(path, indexFile))
+	b, err = readIndexFile(filepath.Join(path, indexFile))
 	switch {
 	case err == nil:
 		if _, err := decodeIndex(b); err != nil {
@@ -151,7 +151,8 @@ func (d *Dir) createIndex() error {
 		return err
 	}
 	defer lock.release()
-	if _, err := os.Stat(filepath.Join(d.path, indexFile)); err == nil {
+	d.removeStaleIndexTemps()
+	if _, err := os.Lstat(filepath.Join(d.path, indexFile)); err == nil {
 		return nil
 	}
 	b, err := encodeIndex(emptyIndex())
@@ -189,7 +190,7 @@ func (d *Dir) partialPath(dg digest.Digest) string {
 // Index reads and parses index.json. Its cost is one small file read; it takes no lock,
 // as index.json is only ever replaced whole by a rename.
 func (d *Dir) Index() (ocitypes.Index, error) {
-	b, err := os.ReadFile(filepath.Join(d.path, indexFile))
+	b, err := readIndexFile(filepath.Join(d.path, indexFile))
 	if err != nil {
 		return ocitypes.Index{}, fmt.Errorf("read index.json: %w", err)
 	}
@@ -234,7 +235,7 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 	if err := checkRoot(root); err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
 	}
-	if fi, err := os.Stat(d.BlobPath(root.Digest)); err != nil || !fi.Mode().IsRegular() || fi.Size() != root.Size {
+	if !d.hasBlob(root.Digest, root.Size) {
 		return fmt.Errorf("tag %s: root %s: %w", name, root.Digest, errdef.ErrBlobMissing)
 	}
 	if err := d.syncBlobDirs(); err != nil {
@@ -245,6 +246,7 @@ func (d *Dir) Tag(ctx context.Context, name ref.Reference, root ocitypes.Descrip
 		return fmt.Errorf("tag %s: lock index.json: %w", name, err)
 	}
 	defer lock.release()
+	d.removeStaleIndexTemps()
 	idx, err := d.Index()
 	if err != nil {
 		return fmt.Errorf("tag %s: %w", name, err)
@@ -316,6 +318,19 @@ func (d *Dir) writeFileAtomic(name string, b []byte) error {
 	return nil
 }
 
+// removeStaleIndexTemps removes the temporary files index.json.*.tmp that a writer
+// killed between writing and renaming left behind. The caller holds the index lock,
+// which every writer of index.json holds, so none of them is in use. Failures are
+// ignored: the files only take space.
+func (d *Dir) removeStaleIndexTemps() {
+	stale, _ := filepath.Glob(filepath.Join(d.path, indexFile+".*.tmp"))
+	for _, name := range stale {
+		if fi, err := os.Lstat(name); err == nil && !fi.IsDir() {
+			os.Remove(name)
+		}
+	}
+}
+
 // ownName reports whether a directory entry is one that a layout being created by
 // another writer may hold before its oci-layout file appears.
 func ownName(name string) bool {
@@ -327,10 +342,22 @@ func ownName(name string) bool {
 		(strings.HasPrefix(name, layoutFile+".") || strings.HasPrefix(name, indexFile+"."))
 }
 
-// hasBlob reports whether blobs/ holds a regular file for dg with the given size.
+// hasBlob reports whether blobs/ holds a regular file for dg with the given size. A
+// symbolic link there is not a blob (a pull replaces it with the verified file), nor
+// is a file under a blobs/ or blobs/<alg>/ that is a link to a directory elsewhere.
 func (d *Dir) hasBlob(dg digest.Digest, size int64) bool {
-	fi, err := os.Stat(d.BlobPath(dg))
+	p := d.BlobPath(dg)
+	if p == "" || !realDir(filepath.Dir(p)) || !realDir(filepath.Dir(filepath.Dir(p))) {
+		return false
+	}
+	fi, err := os.Lstat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == size
+}
+
+// realDir reports whether path is a directory, not a link to one.
+func realDir(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.IsDir()
 }
 
 // Exists reports whether blobs/ holds blob d complete: a regular file of d's size (its

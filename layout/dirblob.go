@@ -52,30 +52,30 @@ const minBufferSize = 4 << 10
 // min(BufferSize, desc.Size) bytes until Commit or Close.
 func (d *Dir) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWriter, error) {
 	if d.closed.Load() {
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, os.ErrClosed)
+		return nil, errdef.Blob(desc.Digest, fmt.Errorf("open: %w", os.ErrClosed))
 	}
 	if err := checkDescriptor(desc); err != nil {
 		return nil, fmt.Errorf("open blob: %w", err)
 	}
 	if d.hasBlob(desc.Digest, desc.Size) {
-		return nil, fmt.Errorf("blob %s: %w", desc.Digest, errdef.ErrAlreadyExists)
+		return nil, errdef.Blob(desc.Digest, errdef.ErrAlreadyExists)
 	}
-	if err := os.MkdirAll(filepath.Join(d.path, ingestDir), 0o755); err != nil {
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, err)
+	if err := ensureDir(filepath.Join(d.path, ingestDir)); err != nil {
+		return nil, errdef.Blob(desc.Digest, err)
 	}
 	partial := d.partialPath(desc.Digest)
 	lock, err := acquireLock(ctx, partial+lockSuffix)
 	if err != nil {
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, err)
+		return nil, errdef.Blob(desc.Digest, err)
 	}
 	if d.hasBlob(desc.Digest, desc.Size) {
 		lock.release()
-		return nil, fmt.Errorf("blob %s: %w", desc.Digest, errdef.ErrAlreadyExists)
+		return nil, errdef.Blob(desc.Digest, errdef.ErrAlreadyExists)
 	}
 	w, err := d.resume(desc, partial, lock)
 	if err != nil {
 		lock.release()
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, err)
+		return nil, errdef.Blob(desc.Digest, err)
 	}
 	return w, nil
 }
@@ -83,7 +83,8 @@ func (d *Dir) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWrite
 // resume opens the partial file of desc (held under lock), hashes what it holds and
 // returns a writer positioned at its end.
 func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (*dirBlobWriter, error) {
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o644)
+	// Never through a symbolic link, a FIFO or a hard link planted in .ingest/.
+	f, err := openRegular(partial, os.O_RDWR|os.O_CREATE, 0o644, true)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +104,13 @@ func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (
 			return fail(err)
 		}
 		held = 0
+	}
+	// A blob that cannot fit fails now, not when the disk is full.
+	if err := checkFreeSpace(filepath.Dir(partial), desc.Size-held); err != nil {
+		if held == 0 {
+			os.Remove(partial) // nothing to resume: leave no empty file (the lock is held)
+		}
+		return fail(err)
 	}
 	w.getBuffer()
 	if held > 0 {
@@ -167,7 +175,7 @@ func (w *dirBlobWriter) Offset() int64 { return w.offset }
 
 // tooLong marks the writer failed: more bytes than the descriptor's size arrived.
 func (w *dirBlobWriter) tooLong() error {
-	w.err = fmt.Errorf("blob %s: %w: more than %d bytes", w.desc.Digest, errdef.ErrDigestMismatch, w.desc.Size)
+	w.err = errdef.Blob(w.desc.Digest, fmt.Errorf("%w: more than %d bytes", errdef.ErrDigestMismatch, w.desc.Size))
 	w.bad = true
 	return w.err
 }
@@ -176,7 +184,7 @@ func (w *dirBlobWriter) tooLong() error {
 // beyond the descriptor's size are an error wrapping errdef.ErrDigestMismatch.
 func (w *dirBlobWriter) Write(p []byte) (int, error) {
 	if w.done {
-		return 0, fmt.Errorf("write blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return 0, errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", os.ErrClosed))
 	}
 	if w.err != nil {
 		return 0, w.err
@@ -206,7 +214,7 @@ func (w *dirBlobWriter) Write(p []byte) (int, error) {
 // and leaves the writer usable (Close keeps what was written for a resume).
 func (w *dirBlobWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.done {
-		return 0, fmt.Errorf("write blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return 0, errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", os.ErrClosed))
 	}
 	if w.err != nil {
 		return 0, w.err
@@ -261,7 +269,7 @@ func (w *dirBlobWriter) writeFile(p []byte) error {
 	w.n = 0
 	w.flushed += int64(n)
 	if err != nil {
-		w.err = fmt.Errorf("write blob %s: %w", w.desc.Digest, err)
+		w.err = errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err))
 		return w.err
 	}
 	if !w.d.opts.NoSync && w.flushed-w.synced >= writebackStep {
@@ -280,7 +288,7 @@ func (w *dirBlobWriter) writeFile(p []byte) error {
 // the writer is released.
 func (w *dirBlobWriter) Commit() error {
 	if w.done {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", os.ErrClosed))
 	}
 	err := w.commit()
 	w.done = true
@@ -303,12 +311,12 @@ func (w *dirBlobWriter) commit() error {
 		return err
 	}
 	if w.held < w.desc.Size {
-		return fmt.Errorf("blob %s: %w: %d of %d bytes", w.desc.Digest, io.ErrUnexpectedEOF, w.held, w.desc.Size)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, w.held, w.desc.Size))
 	}
 	got := digest.NewDigest(w.desc.Digest.Algorithm(), w.h)
 	if got != w.desc.Digest {
 		w.bad = true
-		return fmt.Errorf("blob %s: %w: got %s", w.desc.Digest, errdef.ErrDigestMismatch, got)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("%w: got %s", errdef.ErrDigestMismatch, got))
 	}
 	var err error
 	if !w.d.opts.NoSync {
@@ -319,15 +327,17 @@ func (w *dirBlobWriter) commit() error {
 	}
 	w.f = nil
 	if err != nil {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", err))
 	}
 	final := w.d.BlobPath(w.desc.Digest)
-	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
+	if err := ensureDir(filepath.Join(w.d.path, blobsDir)); err != nil {
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", err))
+	}
+	if err := ensureDir(filepath.Dir(final)); err != nil {
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", err))
 	}
 	if err := os.Rename(w.partial, final); err != nil {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, err)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", err))
 	}
 	// The directory entry is made durable by the next Tag, which syncs blobs/ before
 	// index.json can name the blob: one fsync per image instead of one per blob. A
@@ -358,7 +368,7 @@ func (w *dirBlobWriter) Close() error {
 		err = lerr
 	}
 	if err != nil && !errors.Is(err, w.err) {
-		return fmt.Errorf("close blob %s: %w", w.desc.Digest, err)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("close: %w", err))
 	}
 	return err
 }

@@ -26,6 +26,19 @@ const (
 // ociLayoutJSON is the content of the oci-layout file.
 var ociLayoutJSON = []byte(`{"imageLayoutVersion":"` + layoutVersion + `"}`)
 
+// maxIndexSize bounds index.json: about 200,000 entries.
+const maxIndexSize = 64 << 20
+
+// readIndexFile reads the index.json at path, a regular file of at most maxIndexSize
+// bytes.
+func readIndexFile(path string) ([]byte, error) {
+	b, err := readRegular(path, maxIndexSize+1)
+	if err == nil && len(b) > maxIndexSize {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, errdef.ErrInvalidLayout, maxIndexSize)
+	}
+	return b, err
+}
+
 // emptyIndex returns an image index with no entries.
 func emptyIndex() ocitypes.Index {
 	idx := ocitypes.Index{MediaType: v1.MediaTypeImageIndex, Manifests: []ocitypes.Descriptor{}}

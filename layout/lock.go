@@ -63,7 +63,7 @@ func linkedAt(f *os.File, path string) bool {
 	if err != nil {
 		return false
 	}
-	b, err := os.Stat(path)
+	b, err := os.Lstat(path)
 	if err != nil {
 		return false
 	}

@@ -27,9 +27,10 @@ func tryLockFile(f *os.File) (bool, error) {
 	}
 }
 
-// openLockFile opens (creating it if needed) the file whose flock serves as the lock.
+// openLockFile opens (creating it if needed) the file whose flock serves as the lock;
+// anything but a regular file there (a symbolic link, a FIFO) is refused.
 func openLockFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	return openRegular(path, os.O_RDWR|os.O_CREATE, 0o644, false)
 }
 
 // exclusiveCreate reports whether locks are lock files created with O_EXCL (true) or

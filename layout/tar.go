@@ -26,15 +26,17 @@ const tarBufferSize = 256 << 10
 // epoch is the modification time of every entry, for reproducible archives.
 var epoch = time.Unix(0, 0)
 
-// abortBlock ends a stream that failed: a 512-byte block that is not a valid tar
-// header (its checksum field holds no octal digits), so that tar readers report an
-// error instead of taking the truncated stream for a complete archive.
-var abortBlock = func() []byte {
-	msg := "ocistream: tar stream aborted, do not use this archive\n"
-	return bytes.Repeat([]byte(msg), tarBlockSize/len(msg)+1)[:tarBlockSize]
-}()
-
-const tarBlockSize = 512
+// A failed stream ends inside an entry: tar readers (GNU tar, Python's tarfile, Go's
+// archive/tar, docker load) then fail with an unexpected end of archive, where an
+// invalid block or a short one may be read as a clean end. If the failed blob's entry
+// is incomplete the stream just stops there; if it is complete (all its bytes
+// arrived, but wrong), it is padded and followed by the header of abortName, which
+// claims abortSize bytes of which only abortMessage follows.
+const (
+	abortName    = "ocistream-aborted-do-not-use"
+	abortSize    = 1<<33 - 1 // the largest size a ustar header holds
+	abortMessage = "ocistream: tar stream aborted, do not use this archive\n"
+)
 
 // TarOptions tunes a [Tar]. The zero value (or nil) is the default.
 type TarOptions struct {
@@ -54,8 +56,9 @@ type TarOptions struct {
 //
 // Only one blob entry can be written at a time: OpenBlob waits until the previous
 // writer is committed or closed. A blob whose size or digest is wrong fails the whole
-// Tar: the stream ends with an invalid block instead of the tar trailer, and every
-// later call returns that error, so no loader accepts an archive with a bad blob.
+// Tar: the stream ends inside an entry instead of with the tar trailer, and every
+// later call returns that error, so that tar readers and loaders fail on the archive
+// (tested with GNU tar, Python's tarfile and Go's archive/tar).
 //
 // A Tar keeps in memory only the manifests, indexes and image configs it wrote (each
 // at most ocitypes.MaxManifestSize bytes), to write manifest.json. A Tar is safe for
@@ -68,7 +71,7 @@ type Tar struct {
 
 	mu       sync.Mutex
 	err      error // sticky failure
-	aborted  bool  // abortBlock written
+	aborted  bool  // the stream was ended by abort
 	closed   bool
 	started  bool // blobs/ and blobs/sha256/ written
 	dirs     map[digest.Algorithm]bool
@@ -120,7 +123,7 @@ func (t *Tar) OpenBlob(ctx context.Context, desc ocitypes.Descriptor) (BlobWrite
 	select {
 	case t.slot <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("open blob %s: %w", desc.Digest, ctx.Err())
+		return nil, errdef.Blob(desc.Digest, fmt.Errorf("open: %w", ctx.Err()))
 	}
 	if err := t.usable(desc.Digest); err != nil {
 		<-t.slot
@@ -141,10 +144,10 @@ func (t *Tar) usable(dg digest.Digest) error {
 	case t.err != nil:
 		return t.err
 	case t.closed:
-		return fmt.Errorf("open blob %s: %w", dg, os.ErrClosed)
+		return errdef.Blob(dg, fmt.Errorf("open: %w", os.ErrClosed))
 	}
 	if _, ok := t.written[dg]; ok {
-		return fmt.Errorf("blob %s: %w", dg, errdef.ErrAlreadyExists)
+		return errdef.Blob(dg, errdef.ErrAlreadyExists)
 	}
 	return nil
 }
@@ -180,7 +183,8 @@ func (t *Tar) failure() error {
 	return t.err
 }
 
-// abort ends the stream of a failed Tar with abortBlock, once. The caller holds the slot.
+// abort ends the stream of a failed Tar, once, so that no tar reader takes it for a
+// complete archive (see abortName). The caller holds the slot.
 func (t *Tar) abort() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -188,7 +192,13 @@ func (t *Tar) abort() {
 		return
 	}
 	t.aborted = true
-	t.bw.Write(abortBlock)
+	// Flush fails when the current entry misses bytes: the stream then ends inside it.
+	if t.tw.Flush() == nil {
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: abortName, Size: abortSize, Mode: 0o644, ModTime: epoch, Format: tar.FormatUSTAR}
+		if t.tw.WriteHeader(hdr) == nil {
+			t.tw.Write([]byte(abortMessage))
+		}
+	}
 	t.bw.Flush()
 }
 
@@ -365,13 +375,13 @@ func (w *tarBlobWriter) Offset() int64 { return 0 }
 // errdef.ErrDigestMismatch.
 func (w *tarBlobWriter) Write(p []byte) (int, error) {
 	if w.done {
-		return 0, fmt.Errorf("write blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return 0, errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", os.ErrClosed))
 	}
 	if err := w.t.failure(); err != nil {
 		return 0, err
 	}
 	if int64(len(p)) > w.desc.Size-w.n {
-		return 0, w.t.fail(fmt.Errorf("blob %s: %w: more than %d bytes", w.desc.Digest, errdef.ErrDigestMismatch, w.desc.Size))
+		return 0, w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: more than %d bytes", errdef.ErrDigestMismatch, w.desc.Size)))
 	}
 	if err := w.writeHeader(); err != nil {
 		return 0, err
@@ -383,7 +393,7 @@ func (w *tarBlobWriter) Write(p []byte) (int, error) {
 	n, err := w.t.tw.Write(p)
 	w.n += int64(n)
 	if err != nil {
-		return n, w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return n, w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	return n, nil
 }
@@ -404,7 +414,7 @@ func (w *tarBlobWriter) writeHeader() error {
 		})
 	}
 	if err != nil {
-		return w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	return nil
 }
@@ -414,7 +424,7 @@ func (w *tarBlobWriter) writeHeader() error {
 // an error wrapping errdef.ErrDigestMismatch. Either way the writer is released.
 func (w *tarBlobWriter) Commit() error {
 	if w.done {
-		return fmt.Errorf("commit blob %s: %w", w.desc.Digest, os.ErrClosed)
+		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", os.ErrClosed))
 	}
 	defer w.release()
 	if err := w.t.failure(); err != nil {
@@ -424,13 +434,13 @@ func (w *tarBlobWriter) Commit() error {
 		return err
 	}
 	if w.n < w.desc.Size {
-		return w.t.fail(fmt.Errorf("blob %s: %w: %d of %d bytes", w.desc.Digest, io.ErrUnexpectedEOF, w.n, w.desc.Size))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, w.n, w.desc.Size)))
 	}
 	if got := digest.NewDigest(w.desc.Digest.Algorithm(), w.h); got != w.desc.Digest {
-		return w.t.fail(fmt.Errorf("blob %s: %w: got %s", w.desc.Digest, errdef.ErrDigestMismatch, got))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: got %s", errdef.ErrDigestMismatch, got)))
 	}
 	if err := w.t.tw.Flush(); err != nil {
-		return w.t.fail(fmt.Errorf("write blob %s: %w", w.desc.Digest, err))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("write: %w", err)))
 	}
 	w.committed = true
 	w.t.mu.Lock()
@@ -452,7 +462,7 @@ func (w *tarBlobWriter) Close() error {
 	}
 	defer w.release()
 	if w.header && !w.committed {
-		return w.t.fail(fmt.Errorf("blob %s: %w: closed without commit after %d of %d bytes", w.desc.Digest, io.ErrUnexpectedEOF, w.n, w.desc.Size))
+		return w.t.fail(errdef.Blob(w.desc.Digest, fmt.Errorf("%w: closed without commit after %d of %d bytes", io.ErrUnexpectedEOF, w.n, w.desc.Size)))
 	}
 	return nil
 }

@@ -199,6 +199,7 @@ func tarFailed(t *testing.T, out []byte) {
 			t.Errorf("the failed stream holds %s", name)
 		}
 	}
+	externalReadersFail(t, out)
 }
 
 func TestTarFailures(t *testing.T) {
@@ -253,6 +254,21 @@ func TestTarFailures(t *testing.T) {
 		if err := tw.Close(); !errors.Is(err, errdef.ErrDigestMismatch) {
 			t.Errorf("Close() = %v, want %v", err, errdef.ErrDigestMismatch)
 		}
+		tarFailed(t, buf.Bytes())
+	})
+	t.Run("aligned digest mismatch", func(t *testing.T) {
+		// A wrong blob of a whole number of blocks: nothing pads it, and the bytes
+		// after it fall on a header boundary.
+		var buf bytes.Buffer
+		tw := NewTar(&buf, nil)
+		writeBlob(t, tw, good)
+		right := newBlob("application/octet-stream", bytes.Repeat([]byte("r"), 1024))
+		w, _ := tw.OpenBlob(t.Context(), right.desc)
+		w.Write(bytes.Repeat([]byte("w"), 1024))
+		if err := w.Commit(); !errors.Is(err, errdef.ErrDigestMismatch) {
+			t.Errorf("Commit() = %v, want %v", err, errdef.ErrDigestMismatch)
+		}
+		tw.Close()
 		tarFailed(t, buf.Bytes())
 	})
 	t.Run("writer still open", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,10 @@ const (
 	// Absent ("absent"): a blob that is not in the layout and that index.json declares
 	// absent on purpose (see [ocitypes.AnnotationAbsentBlobs]). Informational, not an error.
 	Absent
+	// NotRegular ("not-regular"): a blob or a partial download that is not a regular
+	// file: a symbolic link (which could point outside the layout), a FIFO, a device,
+	// a directory where a blob belongs. It is never opened nor read.
+	NotRegular
 )
 
 var problemKindNames = [...]string{
@@ -74,6 +79,7 @@ var problemKindNames = [...]string{
 	Unreferenced: "unreferenced",
 	Partial:      "partial",
 	Absent:       "absent",
+	NotRegular:   "not-regular",
 }
 
 // String returns the kind's stable name ("missing", "wrong-size"), or
@@ -316,11 +322,12 @@ type verifyEntry struct {
 	refs  []verifyRef         // distinct sizes claimed, the first reference's first
 	roles verifyRole          // roles a read was scheduled for
 
-	checked bool   // the hashing job ended
-	missing string // why the blob counts as missing ("" when present)
-	size    int64  // bytes read
-	got     digest.Digest
-	parsed  []Problem // media type and parse problems, kept only when the bytes are right
+	checked    bool   // the hashing job ended
+	missing    string // why the blob counts as missing ("" when present)
+	notRegular string // what the blob's path holds instead of a regular file
+	size       int64  // bytes read
+	got        digest.Digest
+	parsed     []Problem // media type and parse problems, kept only when the bytes are right
 }
 
 // verifyJob asks a worker to read one blob: hashed when hash is set (once per digest),
@@ -335,6 +342,7 @@ type verifyJob struct {
 type verifyResult struct {
 	job      verifyJob
 	missing  string // why the blob counts as missing
+	special  string // what the blob's path holds instead of a regular file
 	size     int64
 	got      digest.Digest
 	children []ocitypes.Descriptor
@@ -366,8 +374,10 @@ func blobRel(dg digest.Digest) string {
 // checkLayoutFile checks oci-layout. A directory with neither oci-layout, index.json
 // nor blobs/ is not a layout at all: that is an error, not a report.
 func (v *verifier) checkLayoutFile() error {
-	b, err := readLimited(filepath.Join(v.d.path, layoutFile), 4<<10)
+	b, err := readRegular(filepath.Join(v.d.path, layoutFile), 4<<10)
 	switch {
+	case errors.As(err, new(*NotRegularError)):
+		v.add(Problem{Kind: BadLayout, Path: layoutFile, Detail: notRegularDetail(err)})
 	case errors.Is(err, fs.ErrNotExist):
 		anyOf := false
 		for _, name := range []string{indexFile, blobsDir} {
@@ -393,9 +403,13 @@ func (v *verifier) checkLayoutFile() error {
 // readIndex reads index.json strictly and returns its entries, and the absent blobs
 // they declare in v.absent. ok is false when index.json is broken (reported).
 func (v *verifier) readIndex() (roots []ocitypes.Descriptor, ok bool, err error) {
-	b, err := readLimited(filepath.Join(v.d.path, indexFile), ocitypes.MaxManifestSize+1)
+	b, err := readRegular(filepath.Join(v.d.path, indexFile), ocitypes.MaxManifestSize+1)
 	if errors.Is(err, fs.ErrNotExist) {
 		v.add(Problem{Kind: BadIndex, Path: indexFile, Detail: "index.json is missing"})
+		return nil, false, nil
+	}
+	if errors.As(err, new(*NotRegularError)) {
+		v.add(Problem{Kind: BadIndex, Path: indexFile, Detail: notRegularDetail(err)})
 		return nil, false, nil
 	}
 	if err != nil {
@@ -428,14 +442,18 @@ func (v *verifier) readIndex() (roots []ocitypes.Descriptor, ok bool, err error)
 	return idx.Manifests, true, nil
 }
 
-// readLimited reads at most limit bytes of the file at name.
-func readLimited(name string, limit int64) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
+// notRegularDetail describes a *NotRegularError in err for a problem: what the file
+// is, with the target of a symbolic link.
+func notRegularDetail(err error) string {
+	var nr *NotRegularError
+	if !errors.As(err, &nr) {
+		return err.Error()
 	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
+	detail := nr.What
+	if target, err := os.Readlink(nr.Path); err == nil {
+		detail += " to " + strconv.Quote(target)
+	}
+	return detail + ", not a regular file; never read"
 }
 
 // parseDetail turns an error of the ocitypes parsers into a problem's detail: without
@@ -553,10 +571,10 @@ func (v *verifier) record(r verifyResult) {
 	e := v.entries[r.job.desc.Digest]
 	if r.job.hash {
 		e.checked = true
-		e.missing, e.size, e.got = r.missing, r.size, r.got
+		e.missing, e.size, e.got, e.notRegular = r.missing, r.size, r.got, r.special
 		v.checked++
 		size := r.size
-		if r.missing != "" {
+		if r.missing != "" || r.special != "" {
 			size = r.job.desc.Size
 		} else {
 			v.report.Blobs++
@@ -575,6 +593,10 @@ func (v *verifier) record(r verifyResult) {
 func (v *verifier) conclude() {
 	for dg, e := range v.entries {
 		rel := blobRel(dg)
+		if e.notRegular != "" {
+			v.add(Problem{Kind: NotRegular, Digest: dg, Path: rel, Detail: e.notRegular + ", referenced by " + e.refs[0].from})
+			continue
+		}
 		if e.missing != "" {
 			if root, ok := v.absent[dg]; ok {
 				v.add(Problem{Kind: Absent, Digest: dg, Path: rel,
@@ -640,6 +662,8 @@ func (v *verifier) unreferenced() error {
 				continue // removed meanwhile
 			case info.IsDir():
 				p.Detail = "a directory, not reachable from index.json"
+			case !info.Mode().IsRegular():
+				p.Detail = describeMode(info.Mode()) + ", not reachable from index.json"
 			default:
 				p.Detail = fmt.Sprintf("%d bytes, not reachable from index.json", info.Size())
 			}
@@ -655,6 +679,9 @@ func (v *verifier) partials() error {
 	if err != nil {
 		return fmt.Errorf("verify layout: %w", err)
 	}
+	if err := v.specialPartials(); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		name := filepath.Base(p)
 		var dg digest.Digest
@@ -663,12 +690,33 @@ func (v *verifier) partials() error {
 				dg = d
 			}
 		}
-		fi, err := os.Stat(p)
+		fi, err := os.Lstat(p)
 		if err != nil {
 			continue // resumed and committed meanwhile
 		}
 		v.add(Problem{Kind: Partial, Digest: dg, Path: path.Join(ingestDir, name),
 			Detail: fmt.Sprintf("partial download of %d bytes; the next pull of this blob resumes it", fi.Size())})
+	}
+	return nil
+}
+
+// specialPartials reports what .ingest/ holds under a partial download's name that is
+// not a regular file (a pull refuses to use it).
+func (v *verifier) specialPartials() error {
+	entries, err := os.ReadDir(filepath.Join(v.d.path, ingestDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("verify layout: %w", err)
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() || !strings.HasSuffix(e.Name(), partialSuffix) {
+			continue
+		}
+		full := filepath.Join(v.d.path, ingestDir, e.Name())
+		v.add(Problem{Kind: NotRegular, Path: path.Join(ingestDir, e.Name()),
+			Detail: notRegularDetail(&NotRegularError{Path: full, What: describeMode(e.Type())})})
 	}
 	return nil
 }
@@ -685,9 +733,22 @@ type verifyWorker struct {
 func (w *verifyWorker) run(ctx context.Context, j verifyJob) verifyResult {
 	r := verifyResult{job: j}
 	p := w.v.d.BlobPath(j.desc.Digest)
-	f, err := os.Open(p)
+	for _, dir := range []string{filepath.Dir(filepath.Dir(p)), filepath.Dir(p)} {
+		if fi, err := os.Lstat(dir); err == nil && !fi.IsDir() {
+			// blobs/ or blobs/<alg>/ leads elsewhere: nothing under it is the layout's.
+			r.special = notRegularDetail(&NotRegularError{Path: dir, What: describeMode(fi.Mode()), Dir: true})
+			return r
+		}
+	}
+	// Checked before it is opened, and opened without following a link or waiting on
+	// a FIFO: a planted file can neither hang the check nor pass for a blob.
+	f, err := openRegular(p, os.O_RDONLY, 0, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		r.missing = "not in the layout"
+		return r
+	}
+	if errors.As(err, new(*NotRegularError)) {
+		r.special = notRegularDetail(err)
 		return r
 	}
 	if err != nil {
@@ -695,13 +756,6 @@ func (w *verifyWorker) run(ctx context.Context, j verifyJob) verifyResult {
 		return r
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		r.err = fmt.Errorf("verify layout: %w", err)
-		return r
-	} else if !fi.Mode().IsRegular() {
-		r.missing = "not a regular file"
-		return r
-	}
 
 	var h hash.Hash
 	if j.hash {

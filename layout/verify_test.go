@@ -465,7 +465,7 @@ func TestVerifyReportJSON(t *testing.T) {
 }
 
 func TestProblemKindText(t *testing.T) {
-	for k := BadLayout; k <= Absent; k++ {
+	for k := BadLayout; k <= NotRegular; k++ {
 		b, err := k.MarshalText()
 		if err != nil || string(b) != k.String() || strings.Contains(string(b), "ProblemKind") {
 			t.Errorf("%d.MarshalText() = %q, %v; want its name %q", int(k), b, err, k.String())
@@ -475,7 +475,7 @@ func TestProblemKindText(t *testing.T) {
 			t.Errorf("UnmarshalText(%q) = %v, %v; want %v", b, back, err, k)
 		}
 	}
-	for _, k := range []ProblemKind{0, Absent + 1, -1} {
+	for _, k := range []ProblemKind{0, NotRegular + 1, -1} {
 		if _, err := k.MarshalText(); err == nil {
 			t.Errorf("ProblemKind(%d).MarshalText() succeeded, want an error", int(k))
 		}

@@ -68,7 +68,10 @@ var (
 	anchoredDomain     = regexp.MustCompile(`^(?:` + reference.DomainRegexp.String() + `)$`)
 	anchoredTag        = regexp.MustCompile(`^(?:` + reference.TagRegexp.String() + `)$`)
 	anchoredIdentifier = regexp.MustCompile(`^[a-f0-9]{64}$`)
-	anchoredComponent  = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	// anchoredDigestAlgorithm is what a digest's algorithm looks like (no dots, unlike
+	// a host name).
+	anchoredDigestAlgorithm = regexp.MustCompile(`^[a-z0-9]+(?:[+_-][a-z0-9]+)*$`)
+	anchoredComponent       = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
 )
 
 // Reference is a parsed, normalized image reference. The zero value names nothing
@@ -420,8 +423,49 @@ func wraps(errs []error, target error) bool {
 }
 
 func (e *parseError) Error() string {
-	in := text.Clip(e.input, maxQuoted)
-	return errdef.ErrInvalidReference.Error() + " " + strconv.Quote(in) + ": " + e.reason
+	in, reason := e.input, e.reason
+	if userinfo := userinfoOf(in); userinfo != "" {
+		// Never echo a password typed into a reference.
+		in = strings.ReplaceAll(in, userinfo, redacted)
+		reason = strings.ReplaceAll(reason, userinfo, redacted)
+	}
+	in = text.Clip(in, maxQuoted)
+	return errdef.ErrInvalidReference.Error() + " " + strconv.Quote(in) + ": " + reason
+}
+
+// redacted replaces userinfo in messages.
+const redacted = "REDACTED"
+
+// RedactUserinfo returns s with the userinfo of a "user:password@host/..." prefix (of
+// a URL, or typed into a reference or a registry name) replaced by "REDACTED", so that
+// a message can quote what was typed without echoing a password. A digest
+// ("ubuntu@sha256:...") is not userinfo; anything without userinfo is returned as is.
+func RedactUserinfo(s string) string {
+	if userinfo := userinfoOf(s); userinfo != "" {
+		return strings.ReplaceAll(s, userinfo, redacted)
+	}
+	return s
+}
+
+// userinfoOf returns the userinfo of s ("user:password" of "user:password@host/x",
+// with or without a scheme), "" when there is none.
+func userinfoOf(s string) string {
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		s = rest
+	}
+	host, _, hasSlash := strings.Cut(s, "/")
+	at := strings.LastIndexByte(host, '@')
+	if at <= 0 {
+		return ""
+	}
+	if !hasSlash {
+		// "name@sha256:..." is a digest, "user:pass@host" is not.
+		alg, _, isDigest := strings.Cut(host[at+1:], ":")
+		if isDigest && (digest.Algorithm(alg).Available() || anchoredDigestAlgorithm.MatchString(alg)) {
+			return ""
+		}
+	}
+	return host[:at]
 }
 
 func (e *parseError) Unwrap() []error { return e.errs }

@@ -124,6 +124,14 @@ func errorMessage(err error, t target) string {
 		}
 		return "interrupted"
 
+	case errors.Is(err, ocistream.ErrStalled):
+		// Not "interrupted": nobody stopped the command, the server went quiet.
+		msg := fmt.Sprintf("%s stopped answering: no response within the timeout, even when asked again", hostName)
+		if t.dir {
+			msg += fmt.Sprintf("; partial downloads are kept in %s: run the same command to resume", t.dest)
+		}
+		return msg
+
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("timed out talking to %s", hostName)
 

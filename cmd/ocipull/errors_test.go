@@ -52,12 +52,15 @@ func TestErrorMessage(t *testing.T) {
 		return fmt.Errorf("manifest %s: GET %s: %w", name, mfURL, &net.OpError{Op: "dial", Net: "tcp", Err: err})
 	}
 
+	stalled := fmt.Errorf("manifest %s: GET %s: %w", name, mfURL, ocistream.ErrStalled)
 	tests := []struct {
 		name string
 		err  error
 		t    target
 		want string
 	}{
+		{"stalled", stalled, img, "registry.example.com stopped answering: no response within the timeout, even when asked again"},
+		{"stalled into a directory", stalled, dir, "registry.example.com stopped answering: no response within the timeout, even when asked again; partial downloads are kept in app: run the same command to resume"},
 		{"manifest unknown", fmt.Errorf("manifest %s: %w", name, responseError("GET", mfURL, 404, "MANIFEST_UNKNOWN")), img,
 			"manifest unknown: registry.example.com/team/app:v1 not found"},
 		{"repository unknown", fmt.Errorf("pull %s: %w", name, responseError("GET", mfURL, 404, "NAME_UNKNOWN")), img,

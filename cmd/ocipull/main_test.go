@@ -143,6 +143,9 @@ func TestInvalidReference(t *testing.T) {
 	}
 }
 
+// passwordWarning is what a password typed with -p earns on stderr.
+const passwordWarning = "ocipull: warning: a password given with -p is visible to other users of this machine (ps); prefer --password-stdin or OCIPULL_PASSWORD\n"
+
 func TestCredentialFlags(t *testing.T) {
 	isolate(t)
 	reg := newBasicRegistry(t, "alice", "s3cret")
@@ -161,12 +164,14 @@ func TestCredentialFlags(t *testing.T) {
 			args:      []string{"--plain-http", "-u", "alice", "-p", "s3cret", "ping", reg.host},
 			wantCreds: []string{"alice:s3cret"},
 			wantOut:   reg.host + ": ok\n",
+			wantErr:   passwordWarning,
 		},
 		{
 			name:      "flags after the command",
 			args:      []string{"ping", reg.host, "--plain-http", "--username", "alice", "--password", "s3cret"},
 			wantCreds: []string{"alice:s3cret"},
 			wantOut:   reg.host + ": ok\n",
+			wantErr:   passwordWarning,
 		},
 		{
 			name:      "password on stdin",
@@ -192,7 +197,7 @@ func TestCredentialFlags(t *testing.T) {
 			args:      []string{"--plain-http", "-u", "alice", "-p", "wrong", "ping", reg.host},
 			wantCode:  exitFailure,
 			wantCreds: []string{"alice:wrong"},
-			wantErr:   "ocipull: unauthorized: " + reg.host + " refused the credentials from -u for " + reg.host + "\n",
+			wantErr:   passwordWarning + "ocipull: unauthorized: " + reg.host + " refused the credentials from -u for " + reg.host + "\n",
 		},
 		{
 			name:     "anonymous",

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/ocistream/ocistream/credentials"
 	"github.com/ocistream/ocistream/hosts"
 	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
 )
 
 // options are the global flags, shared by every command.
@@ -152,6 +154,10 @@ func (o *options) validate(cmd *cli.Command) error {
 	case cmd.IsSet("concurrency") && o.concurrency < 1:
 		return fmt.Errorf("--concurrency %d: must be at least 1", o.concurrency)
 	}
+	if env, ok := os.LookupEnv("OCIPULL_PASSWORD"); o.password != "" && (!ok || env != o.password) && !o.quiet {
+		// Typed on the command line: every local user can read it in ps.
+		fmt.Fprintln(stderr(cmd), "ocipull: warning: a password given with -p is visible to other users of this machine (ps); prefer --password-stdin or OCIPULL_PASSWORD")
+	}
 	return nil
 }
 
@@ -189,7 +195,7 @@ func registryArg(s string) (host string, plain bool, err error) {
 	}
 	host = strings.TrimSuffix(host, "/")
 	if host == "" || strings.ContainsAny(host, "/@ \t") {
-		return "", false, fmt.Errorf("invalid registry %q: want host[:port], like ghcr.io or localhost:5000", s)
+		return "", false, fmt.Errorf("invalid registry %q: want host[:port], like ghcr.io or localhost:5000", ref.RedactUserinfo(s))
 	}
 	return host, plain, nil
 }

@@ -378,18 +378,28 @@ func checkSinglePlatform(ctx context.Context, c *ocistream.Client, r ref.Referen
 	return nil
 }
 
-// writeFileAtomic creates name with what write writes: into a temporary file in the
-// same directory, synced, then renamed over name. When write or anything after it
-// fails, the temporary file is removed and name is left as it was.
+// writeFileAtomic creates name with what write writes, then syncs it and puts it in
+// place over name. When write or anything after it fails, nothing is left and name is
+// as it was. On Linux the bytes go to an unnamed file (O_TMPFILE) linked into place at
+// the end, so that even a process killed with SIGKILL leaves nothing behind; elsewhere,
+// or on a file system without O_TMPFILE, to a hidden temporary file .NAME.*.partial,
+// locked while it is written, that the next run removes if its writer died.
 func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.partial")
-	if err != nil {
-		return err
+	dir, base := filepath.Dir(name), filepath.Base(name)
+	removeStaleTemps(dir, base)
+	f, unnamed := createUnnamed(dir)
+	if !unnamed {
+		if f, err = os.CreateTemp(dir, tempPrefix(base)+"*"+tempSuffix); err != nil {
+			return err
+		}
+		lockTemp(f)
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
-			os.Remove(f.Name())
+			if !unnamed {
+				os.Remove(f.Name())
+			}
 		}
 	}()
 	if err := write(f); err != nil {
@@ -401,11 +411,31 @@ func writeFileAtomic(name string, write func(io.Writer) error) (err error) {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	if unnamed {
+		if err := linkUnnamed(f, dir, base); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return f.Close()
+	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return err
+	return os.Rename(f.Name(), name)
+}
+
+// The temporary files of writeFileAtomic for NAME are .NAME.<random>.partial.
+const tempSuffix = ".partial"
+
+func tempPrefix(base string) string { return "." + base + "." }
+
+// globEscape quotes the pattern characters of s for filepath.Glob.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
 	}
-	return nil
+	return b.String()
 }

@@ -29,12 +29,14 @@ layers), hash every blob again and check its size, its digest and, for manifests
 indexes and image configs, its media type and content. Report the blobs that are
 missing, corrupt, of the wrong size or that do not parse, a broken index.json or
 oci-layout, the files under blobs/ that nothing references, and the partial
-downloads an interrupted pull left under .ingest/. Blobs a pull skipped on purpose
-(foreign layers, listed in the index.json annotation io.ocistream.absent-blobs) are
-reported as absent, which is not an error. Nothing is modified, unless --repair:
-then the blobs whose bytes are wrong (corrupt, wrong size, and unreferenced blobs that
-do not hash to their name) are moved to DIR/.quarantine/, and pulling the image into
-DIR again (ocipull pull --verify REF -o DIR, the command printed) fetches them.
+downloads an interrupted pull left under .ingest/. A blob or partial download that
+is not a regular file (a symbolic link, a FIFO, a device) is reported as
+not-regular and never opened. Blobs a pull skipped on purpose (foreign layers,
+listed in the index.json annotation io.ocistream.absent-blobs) are reported as
+absent, which is not an error. Nothing is modified, unless --repair: then the blobs
+whose bytes are wrong (corrupt, wrong size, and unreferenced blobs that do not hash
+to their name) are moved to DIR/.quarantine/, and pulling the image into DIR again
+(ocipull pull --verify REF -o DIR, the command printed) fetches them.
 
 Each problem is one line on stdout, "KIND DIGEST PATH: DETAIL", the summary goes to
 stderr, and the exit status is 1 when anything is wrong. Blobs are read once each,
@@ -46,8 +48,8 @@ counter shows the progress.
 where blobs and bytes count what was read, and each PROBLEM is
    {"kind": KIND, "digest": DIGEST, "path": PATH, "detail": TEXT}
 KIND is one of bad-layout, bad-index, missing, wrong-size, corrupt, bad-media-type,
-unparsable, unreferenced, partial, absent; PATH is relative to DIR; digest is left
-out when the problem concerns no blob. ok is false when any problem but absent is
+unparsable, unreferenced, partial, absent, not-regular; PATH is relative to DIR;
+digest is left out when the problem concerns no blob. ok is false when any problem but absent is
 reported. --format json is the same as --json; --format TEMPLATE runs the Go template
 on the report: .Dir, .OK, .Blobs, .Bytes, .Problems (each with .Kind, .Digest, .Path,
 .Detail).

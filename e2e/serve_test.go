@@ -493,7 +493,7 @@ func TestServeReadme(t *testing.T) {
 	// ocipull pull localhost:5000/hello -o hello
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	pullDir := t.TempDir()
-	runProgram(t, bin, cliOptions{dir: pullDir}, "--plain-http", "pull", "localhost:"+port+"/hello", "-o", "hello").mustSucceed(t, "pull from serve")
+	runProgram(t, bin, cliOptions{dir: pullDir}, "pull", "localhost:"+port+"/hello", "-o", "hello").mustSucceed(t, "pull from serve")
 	runProgram(t, bin, cliOptions{dir: pullDir}, "verify", "hello").mustSucceed(t, "verify what was pulled")
 
 	if err := srv.Process.Signal(syscall.SIGINT); err != nil {
@@ -609,4 +609,20 @@ func BenchmarkServePull(b *testing.B) {
 	b.ReportMetric(serveTime.Seconds()/float64(b.N), "s/serve-pull")
 	b.ReportMetric(serveTime.Seconds()/regTime.Seconds(), "serve/registry")
 	b.ReportMetric(hwmKiB/1024, "MiB-serve-peak-RSS")
+}
+
+// TestTryScript runs scripts/try.sh, the README's main job on a machine with no
+// network: it serves testdata/hello, pulls, verifies, lists tags and unpacks it.
+func TestTryScript(t *testing.T) {
+	cmd := exec.CommandContext(t.Context(), "../scripts/try.sh")
+	cmd.Env = programEnv(t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/try.sh: %v\n%s", err, out)
+	}
+	for _, want := range []string{"+ ocipull pull localhost:", "verified 3 blobs", "Hello from an OCI layout"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("scripts/try.sh printed no %q:\n%s", want, out)
+		}
+	}
 }

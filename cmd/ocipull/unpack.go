@@ -128,7 +128,7 @@ func (st *state) unpack(ctx context.Context, cmd *cli.Command, srcArg, dir strin
 	if f.bundle {
 		kind = "bundle"
 	}
-	fmt.Fprintf(w, "unpacked %s%s %s: %d layers into %s %s\n", t.name, what, res.Manifest.Digest,
+	fmt.Fprintf(w, "unpacked %s%s %s: %d layer(s) into %s %s\n", t.name, what, res.Manifest.Digest,
 		len(res.Layers), kind, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
 	return nil
 }

@@ -48,6 +48,8 @@ type config struct {
 	readTimeout   time.Duration
 	maxResumes    int
 	concurrency   int
+	parallel      ParallelDownload
+	rangeHosts    *rangeHosts // registries found not to serve ranges; shared by copies of the config
 }
 
 func defaultConfig() config {
@@ -59,6 +61,8 @@ func defaultConfig() config {
 		retry:         DefaultRetryPolicy,
 		readTimeout:   60 * time.Second,
 		maxResumes:    64,
+		parallel:      DefaultParallelDownload,
+		rangeHosts:    &rangeHosts{},
 	}
 }
 
@@ -231,6 +235,21 @@ func WithConcurrency(n int) Option {
 			return fmt.Errorf("WithConcurrency: %d is not positive", n)
 		}
 		c.concurrency = n
+		return nil
+	}
+}
+
+// WithParallelDownload sets how [Client.Pull] fetches a large blob over several
+// connections at once, into destinations that take byte ranges (layout.Dir); zero
+// fields keep [DefaultParallelDownload]'s values. A registry that ignores Range, or
+// answers it wrongly, gets one stream per blob from then on. Connections 1 turns it
+// off. The default is [DefaultParallelDownload].
+func WithParallelDownload(p ParallelDownload) Option {
+	return func(c *config) error {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("WithParallelDownload: %w", err)
+		}
+		c.parallel = p.withDefaults(DefaultParallelDownload)
 		return nil
 	}
 }

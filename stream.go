@@ -110,6 +110,12 @@ type rangeReader struct {
 	pos     int64 // absolute offset of the next byte
 	body    io.ReadCloser
 
+	// strict refuses a 200 to a Range request (errRangeIgnored) instead of skipping
+	// to the offset: a parallel download then falls back to one stream.
+	strict bool
+	// at is where the last response came from, after redirects.
+	at *url.URL
+
 	cancel  context.CancelFunc // ends the current attempt
 	stall   *time.Timer
 	resumes int
@@ -254,6 +260,9 @@ func (rr *rangeReader) open() error {
 			return fail(fmt.Errorf("asked for bytes %d-%d, got Content-Range %q", rr.pos, rr.end-1, resp.Header.Get("Content-Range")))
 		}
 	case http.StatusOK:
+		if rr.strict && partial {
+			return fail(errRangeIgnored)
+		}
 		if resp.ContentLength >= 0 && resp.ContentLength != d.Size {
 			return fail(fmt.Errorf("registry serves %d bytes, descriptor says %d: %w", resp.ContentLength, d.Size, ErrDigestMismatch))
 		}
@@ -267,7 +276,7 @@ func (rr *rangeReader) open() error {
 			}
 		}
 	}
-	rr.body, rr.cancel, rr.stall = resp.Body, cancel, stall
+	rr.body, rr.cancel, rr.stall, rr.at = resp.Body, cancel, stall, resp.Request.URL
 	return nil
 }
 
@@ -422,6 +431,10 @@ type PullOptions struct {
 	// Progress, if set, receives an event when each blob starts, at most every
 	// 512 KiB of it, and when it ends. Calls are serialized, never concurrent.
 	Progress func(ProgressEvent)
+	// Parallel, if set, says how large blobs are fetched over several connections
+	// at once (zero fields keep the client's values). The default is the client's
+	// [WithParallelDownload].
+	Parallel *ParallelDownload
 }
 
 // progressStep is how many bytes of a blob pass between BlobProgress events.
@@ -456,7 +469,7 @@ func (c *Client) Pull(ctx context.Context, reference string, dst Destination, op
 		return ocitypes.Descriptor{}, err
 	}
 	progress := serializeProgress(o.Progress)
-	if err := c.pullBlobs(ctx, r, plan.blobs, dst, o.Concurrency, progress); err != nil {
+	if err := c.pullBlobs(withParallel(ctx, o.Parallel), r, plan.blobs, dst, o.Concurrency, progress); err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("pull %s: %w", r, err)
 	}
 	for _, m := range plan.manifests {
@@ -678,6 +691,15 @@ func (c *Client) pullBlob(ctx context.Context, r ref.Reference, d ocitypes.Descr
 func (c *Client) copyBlob(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, from int, offset int64, w io.Writer, progress func(ProgressEvent)) (int, error) {
 	if offset > d.Size {
 		return from, fmt.Errorf("destination holds %d bytes of a %d-byte blob: %w", offset, d.Size, ErrDigestMismatch)
+	}
+	if from == 0 {
+		// A large blob goes over several connections when w takes ranges (parallel.go).
+		progress = monotonicProgress(progress)
+		next, done, err := c.copyParallel(ctx, r, d, offset, w, progress)
+		if done {
+			return 0, err
+		}
+		offset = next
 	}
 	src, used, err := c.openBlobSource(ctx, r, d, from, offset)
 	if err != nil {

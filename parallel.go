@@ -1,0 +1,384 @@
+package ocistream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ocistream/ocistream/ocitypes"
+	"github.com/ocistream/ocistream/ref"
+)
+
+// Parallel download of one blob: a large blob is fetched as byte ranges (chunks) over
+// several connections at once and written at their offsets into the destination,
+// whose writer hashes the bytes in order as the contiguous prefix grows and checks the
+// digest at Commit. A bounded window of chunks is in flight; memory is one copy buffer
+// per connection, whatever the blob's size.
+
+// BlobWriterAt is what a parallel download needs of a [BlobWriter]: a destination
+// whose writers implement it receives large blobs over several connections at once;
+// the others receive them as one stream. layout.Dir's writers implement it.
+type BlobWriterAt interface {
+	// WriteAt writes p at byte off of the blob. It is called from several goroutines
+	// at once, for disjoint ranges, never below the bytes already written in order.
+	// The writer hashes the bytes in order, so that Commit still verifies the digest.
+	WriteAt(p []byte, off int64) (int, error)
+	// Missing returns the (offset, length) ranges of the blob the writer does not
+	// hold yet, in order: a download interrupted earlier fetches only these.
+	Missing() iter.Seq2[int64, int64]
+}
+
+// ParallelDownload says how one large blob is fetched over several connections. Zero
+// fields take the values of [DefaultParallelDownload].
+type ParallelDownload struct {
+	// Connections is the number of byte ranges of one blob fetched at once, each on
+	// its own connection where the server speaks HTTP/1.1. 1 turns parallel download
+	// off: every blob is one stream.
+	Connections int
+	// ChunkSize is the length of each range request.
+	ChunkSize int64
+	// Threshold is the least number of missing bytes for which a blob is fetched in
+	// ranges; a smaller blob is one stream.
+	Threshold int64
+}
+
+// DefaultParallelDownload is what a client uses unless told otherwise
+// ([WithParallelDownload], [PullOptions].Parallel): 8 connections per blob, 8 MiB
+// chunks, for blobs of 32 MiB or more. With [DefaultConcurrency] blobs at once, a pull
+// of several large layers opens up to 32 connections to a registry.
+var DefaultParallelDownload = ParallelDownload{Connections: 8, ChunkSize: 8 << 20, Threshold: 32 << 20}
+
+// withDefaults fills zero fields from def.
+func (p ParallelDownload) withDefaults(def ParallelDownload) ParallelDownload {
+	if p.Connections <= 0 {
+		p.Connections = def.Connections
+	}
+	if p.ChunkSize <= 0 {
+		p.ChunkSize = def.ChunkSize
+	}
+	if p.Threshold <= 0 {
+		p.Threshold = def.Threshold
+	}
+	return p
+}
+
+func (p ParallelDownload) validate() error {
+	if p.Connections < 0 || p.ChunkSize < 0 || p.Threshold < 0 {
+		return fmt.Errorf("parallel download %+v: negative value", p)
+	}
+	if p.ChunkSize > 0 && p.ChunkSize < minChunkSize {
+		return fmt.Errorf("parallel download: chunk size %d is below %d bytes", p.ChunkSize, minChunkSize)
+	}
+	return nil
+}
+
+// minChunkSize bounds the chunk size from below: smaller chunks cost a request each
+// for too few bytes.
+const minChunkSize = 64 << 10
+
+// errRangeIgnored: the server answered a Range request with the whole blob.
+var errRangeIgnored = errors.New("server ignores Range")
+
+// rangeHosts remembers the registries that cannot serve ranges, so their next blobs
+// go straight to one stream.
+type rangeHosts struct{ m sync.Map }
+
+func (h *rangeHosts) refuses(host string) bool {
+	_, ok := h.m.Load(host)
+	return ok
+}
+
+func (h *rangeHosts) remember(host string) { h.m.Store(host, true) }
+
+// parallelKey carries the ParallelDownload of one pull to copyBlob.
+type parallelKey struct{}
+
+func withParallel(ctx context.Context, p *ParallelDownload) context.Context {
+	if p == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, parallelKey{}, *p)
+}
+
+// parallelSettings returns the parallel download settings of ctx's pull, else the
+// client's.
+func (c *Client) parallelSettings(ctx context.Context) ParallelDownload {
+	p, _ := ctx.Value(parallelKey{}).(ParallelDownload)
+	return p.withDefaults(c.cfg.parallel)
+}
+
+// copyParallel is the parallel path of copyBlob: it fetches what w lacks of d in
+// ranges when w can take them, the blob is large enough and its registry serves
+// ranges. done reports whether it handled the blob (err then says how it went);
+// otherwise the caller streams the blob from offset next, where the bytes verified in
+// order end (a server that turned out to ignore or garble ranges is remembered and
+// gets one stream from then on).
+func (c *Client) copyParallel(ctx context.Context, r ref.Reference, d ocitypes.Descriptor, offset int64, w io.Writer, progress func(ProgressEvent)) (next int64, done bool, err error) {
+	wa, ok := w.(BlobWriterAt)
+	set := c.parallelSettings(ctx)
+	if !ok || set.Connections <= 1 || len(d.URLs) > 0 || d.Size-offset < set.Threshold || c.cfg.rangeHosts.refuses(r.Registry()) {
+		return offset, false, nil
+	}
+	src := &registryRanges{c: c, r: r, d: d}
+	err = fetchParallel(ctx, src.open, d, wa, set, progress)
+	if err == nil || !refusesRanges(err) || ctx.Err() != nil {
+		return 0, true, err
+	}
+	c.logger.DebugContext(ctx, "blob: ranges refused, one stream from now on", "host", r.Registry(), "digest", d.Digest, "error", err)
+	c.cfg.rangeHosts.remember(r.Registry())
+	next = d.Size
+	for off := range wa.Missing() {
+		next = off
+		break
+	}
+	return next, false, nil
+}
+
+// refusesRanges reports whether err says the server cannot serve ranges (it ignored
+// Range, or answered a range with the wrong bytes' coordinates).
+func refusesRanges(err error) bool {
+	var pe *protocolError
+	return errors.Is(err, errRangeIgnored) || errors.As(err, &pe)
+}
+
+// rangeOpener opens bytes [off, end) of the blob being fetched.
+type rangeOpener func(ctx context.Context, off, end int64) (io.ReadCloser, error)
+
+// FetchParallel copies what w lacks of blob d (as its Missing says) from src, in
+// chunks fetched over p.Connections connections at once, written at their offsets
+// into w. It does not commit: the caller commits w, which verifies the digest. It
+// fails at the first error of any chunk, after every other chunk connection was
+// stopped; what was written stays in w for a later resume. Progress, if set, receives
+// BlobProgress events whose Offset (the bytes w holds) only grows. Requests: one per
+// chunk (more when connections break); memory: one 256 KiB buffer per connection.
+func FetchParallel(ctx context.Context, src RangeSource, d ocitypes.Descriptor, w BlobWriterAt, p ParallelDownload, progress func(ProgressEvent)) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	open := func(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+		return src.FetchRange(ctx, d, off, end-off)
+	}
+	if repo, ok := src.(*Repository); ok {
+		open = (&registryRanges{c: repo.c, r: repo.ref, d: d}).open
+	}
+	return fetchParallel(ctx, open, d, w, p.withDefaults(DefaultParallelDownload), serializeProgress(progress))
+}
+
+// chunk is one range request of a parallel download.
+type chunk struct {
+	off, end int64
+	done     chan struct{} // closed when the chunk is written
+}
+
+// parallelFetch is the state of one parallel download.
+type parallelFetch struct {
+	open     rangeOpener
+	d        ocitypes.Descriptor
+	w        BlobWriterAt
+	chunks   []chunk
+	window   int // chunk i starts once chunk i-window is written
+	next     atomic.Int64
+	progress func(ProgressEvent)
+
+	mu       sync.Mutex // orders the progress events
+	held     int64      // bytes the writer holds
+	reported int64      // held at the last event
+}
+
+func fetchParallel(ctx context.Context, open rangeOpener, d ocitypes.Descriptor, w BlobWriterAt, set ParallelDownload, progress func(ProgressEvent)) error {
+	pf := &parallelFetch{open: open, d: d, w: w, window: 2 * set.Connections, progress: progress, held: d.Size}
+	for off, n := range w.Missing() {
+		pf.held -= n
+		for end := off + n; off < end; off += set.ChunkSize {
+			pf.chunks = append(pf.chunks, chunk{off: off, end: min(off+set.ChunkSize, end), done: make(chan struct{})})
+		}
+	}
+	pf.reported = pf.held
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range min(set.Connections, len(pf.chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := pf.work(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// work fetches chunks, in order, until none is left.
+func (pf *parallelFetch) work(ctx context.Context) error {
+	bufp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bufp)
+	for {
+		i := int(pf.next.Add(1) - 1)
+		if i >= len(pf.chunks) {
+			return nil
+		}
+		if i >= pf.window {
+			select {
+			case <-pf.chunks[i-pf.window].done:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		if err := pf.fetch(ctx, pf.chunks[i], *bufp); err != nil {
+			return err
+		}
+		close(pf.chunks[i].done)
+	}
+}
+
+// fetch copies one chunk into the writer.
+func (pf *parallelFetch) fetch(ctx context.Context, ch chunk, buf []byte) error {
+	body, err := pf.open(ctx, ch.off, ch.end)
+	if err != nil {
+		return err
+	}
+	defer func() { body.Close() }()
+	reopens := 0
+	for off := ch.off; off < ch.end; {
+		n, err := io.ReadFull(body, buf[:min(int64(len(buf)), ch.end-off)])
+		if n > 0 {
+			if _, werr := pf.w.WriteAt(buf[:n], off); werr != nil {
+				return werr
+			}
+			off += int64(n)
+			pf.add(int64(n))
+		}
+		if err == nil {
+			continue
+		}
+		if !isExpiredURL(err) || reopens == maxReopens || ctx.Err() != nil {
+			return err
+		}
+		// The storage URL the registry redirected to expired mid-chunk: ask again.
+		reopens++
+		body.Close()
+		if body, err = pf.open(ctx, off, ch.end); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxReopens bounds how often one chunk re-resolves an expired redirect target.
+const maxReopens = 3
+
+// add counts n more bytes held and reports progress every progressStep bytes.
+func (pf *parallelFetch) add(n int64) {
+	pf.mu.Lock()
+	defer pf.mu.Unlock()
+	pf.held += n
+	if pf.held-pf.reported >= progressStep {
+		pf.reported = pf.held
+		pf.progress(ProgressEvent{Kind: BlobProgress, Descriptor: pf.d, Offset: pf.held})
+	}
+}
+
+// registryRanges opens ranges of one blob of a registry. The first response tells
+// where the blob is served from: when the registry redirects to storage (S3, a CDN, a
+// presigned URL), later ranges go straight there, without the registry's credentials,
+// until that URL is refused (expired), when the registry is asked again.
+type registryRanges struct {
+	c *Client
+	r ref.Reference
+	d ocitypes.Descriptor
+
+	mu     sync.Mutex
+	target *url.URL // the redirect target in use; nil asks the registry
+}
+
+func (s *registryRanges) open(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+	for attempt := 0; ; attempt++ {
+		s.mu.Lock()
+		target := s.target
+		s.mu.Unlock()
+		rr := &rangeReader{c: s.c, ctx: ctx, r: s.r, d: s.d, foreign: target, pos: off, end: end, strict: true}
+		err := rr.open()
+		if err == nil {
+			if target == nil && rr.at != nil && !sameOrigin(rr.at, &url.URL{Scheme: s.c.scheme(s.r.Registry()), Host: s.r.Registry()}) {
+				s.mu.Lock()
+				s.target = rr.at
+				s.mu.Unlock()
+			}
+			return &expiringReader{rangeReader: rr}, nil
+		}
+		if target == nil || attempt > 0 || !refusedByTarget(err) {
+			return nil, err
+		}
+		s.c.logger.DebugContext(ctx, "blob: redirect target refused, asking the registry again", "digest", s.d.Digest, "url", redactURL(target))
+		s.mu.Lock()
+		if s.target == target {
+			s.target = nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// expiringReader marks the errors of a range read from a redirect target that refuses
+// it now (an expired presigned URL), so the chunk asks the registry again.
+type expiringReader struct{ *rangeReader }
+
+func (e *expiringReader) Read(p []byte) (int, error) {
+	n, err := e.rangeReader.Read(p)
+	if err != nil && e.foreign != nil && refusedByTarget(err) {
+		err = &expiredError{err}
+	}
+	return n, err
+}
+
+// expiredError is a refusal from a redirect target.
+type expiredError struct{ err error }
+
+func (e *expiredError) Error() string { return e.err.Error() }
+func (e *expiredError) Unwrap() error { return e.err }
+
+func isExpiredURL(err error) bool {
+	var ee *expiredError
+	return errors.As(err, &ee)
+}
+
+// refusedByTarget reports whether err is a status a storage URL answers once its
+// signature expired (S3 and GCS: 403 or 400; others 401, 404, 410).
+func refusedByTarget(err error) bool {
+	var re *ResponseError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.StatusCode {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+		return true
+	}
+	return false
+}
+
+// monotonicProgress passes on the BlobProgress events of one blob whose Offset grows:
+// when a parallel download falls back to one stream, the stream restarts below the
+// bytes the ranges held, and the bar must not run backwards.
+func monotonicProgress(progress func(ProgressEvent)) func(ProgressEvent) {
+	var mu sync.Mutex
+	var last int64
+	return func(e ProgressEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Kind == BlobProgress && e.Offset <= last {
+			return
+		}
+		last = max(last, e.Offset)
+		progress(e)
+	}
+}

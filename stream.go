@@ -469,7 +469,7 @@ func (c *Client) Pull(ctx context.Context, reference string, dst Destination, op
 		return ocitypes.Descriptor{}, err
 	}
 	progress := serializeProgress(o.Progress)
-	if err := c.pullBlobs(withParallel(ctx, o.Parallel), r, plan.blobs, dst, o.Concurrency, progress); err != nil {
+	if err := c.pullBlobs(c.withParallel(ctx, o.Parallel), r, plan.blobs, dst, o.Concurrency, progress); err != nil {
 		return ocitypes.Descriptor{}, fmt.Errorf("pull %s: %w", r, err)
 	}
 	for _, m := range plan.manifests {

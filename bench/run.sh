@@ -145,6 +145,7 @@ fi
 
 if [ "$wan" = 1 ]; then
 	# The shaping proxy in front of the registry, on another free port.
+	rm -f "$work/shape.out"
 	"$bin/benchpull" shape -registry "$host" -listen "127.0.0.1:$("$bin/benchpull" freeport)" -rate "$rate" -delay "$delay" \
 		>"$work/shape.out" 2>"$work/shape.log" &
 	shaper_pid=$!

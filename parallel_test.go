@@ -152,7 +152,7 @@ func (rg *rangeRegistry) storage(expireAfter int) http.Handler {
 	})
 }
 
-var testParallel = ParallelDownload{Connections: 4, ChunkSize: 64 << 10, Threshold: 64 << 10}
+var testParallel = ParallelDownload{Connections: 4, ChunkSize: 64 << 10, Threshold: 64 << 10, FastStream: -1}
 
 func newRangeClient(t *testing.T, srv *httptest.Server, more ...string) *Client {
 	t.Helper()
@@ -227,6 +227,39 @@ func TestPullParallel(t *testing.T) {
 			}
 			if got := c.cfg.rangeHosts.refuses(hostOf(srv)); got != tt.refused {
 				t.Errorf("host remembered as refusing ranges = %v, want %v", got, tt.refused)
+			}
+		})
+	}
+}
+
+// TestPullParallelFirstChunk: the first chunk is requested with the rest of the blob;
+// when it comes fast, the rest follows on that connection (one GET), else the other
+// chunks are fetched in parallel.
+func TestPullParallelFirstChunk(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		fast     int64
+		wantGets func(int64) bool
+	}{
+		{"fast link", 1, func(n int64) bool { return n == 1 }},
+		{"slow link", 1 << 50, func(n int64) bool { return n >= 16 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rg := newRangeRegistry(1 << 20)
+			srv := httptest.NewServer(rg)
+			defer srv.Close()
+			set := testParallel
+			set.FastStream = tt.fast
+			c := newTestClient(t, srv, WithParallelDownload(set), WithCredentials(StaticCredentials(hostOf(srv), Credential{Username: "u", Password: "p"})))
+			dir := t.TempDir()
+			if err := pullInto(t.Context(), t, c, srv, dir, nil); err != nil {
+				t.Fatalf("Pull() = %v", err)
+			}
+			if !hasBlob(dir, rg.layer) {
+				t.Fatal("layer not committed")
+			}
+			if got := rg.gets.Load(); !tt.wantGets(got) {
+				t.Errorf("%d GETs of the layer", got)
 			}
 		})
 	}

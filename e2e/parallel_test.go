@@ -15,8 +15,9 @@ import (
 	"github.com/ocistream/ocistream/ocitypes"
 )
 
-// chunked makes every blob of 1 MiB or more go in 256 KiB ranges, 4 at a time.
-var chunked = ocistream.WithParallelDownload(ocistream.ParallelDownload{Connections: 4, ChunkSize: 256 << 10, Threshold: 1 << 20})
+// chunked makes every blob of 1 MiB or more go in 256 KiB ranges, 4 at a time, however
+// fast the first one comes.
+var chunked = ocistream.WithParallelDownload(ocistream.ParallelDownload{Connections: 4, ChunkSize: 256 << 10, Threshold: 1 << 20, FastStream: -1})
 
 // rangeGets counts the blob GETs of path with a Range header in log.
 func rangeGets(log []proxyRequest, path string) int {

@@ -64,10 +64,10 @@ type ParallelDownload struct {
 // time; more connections per pull cost memory (a buffer each) and no speed on a
 // machine whose CPU and disk are then the bound.
 //
-// The first chunk decides: when it arrives at 96 MiB/s or more, the blob is one stream
+// The first chunk decides: when it arrives at 64 MiB/s or more, the blob is one stream
 // (FastStream). On loopback, splitting a blob that one connection already delivers at
 // disk speed doubled the wall time of the 1 GiB image.
-var DefaultParallelDownload = ParallelDownload{Connections: 8, ChunkSize: 8 << 20, Threshold: 32 << 20, FastStream: 96 << 20}
+var DefaultParallelDownload = ParallelDownload{Connections: 8, ChunkSize: 8 << 20, Threshold: 32 << 20, FastStream: 64 << 20}
 
 // withDefaults fills zero fields from def.
 func (p ParallelDownload) withDefaults(def ParallelDownload) ParallelDownload {

@@ -141,6 +141,7 @@ func TestPullParallelResume(t *testing.T) {
 		t.Fatalf("%d of %d bytes missing after the interrupted pull", missing, layer.Size)
 	}
 
+	fp.Requests() // waits for the handlers of the canceled requests to log their bytes
 	before := fp.BytesServed(path)
 	if _, _, err := pullDir(t, c, out, fp.Host+"/team/app:v1", nil); err != nil {
 		t.Fatal(err)

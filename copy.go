@@ -69,6 +69,11 @@ type CopyOptions struct {
 	// Progress, if set, receives an event when each blob starts, at most every
 	// 512 KiB of it, and when it ends. Calls are serialized, never concurrent.
 	Progress func(ProgressEvent)
+	// Parallel, when the source is a registry ([Repository]), says how a large blob is
+	// fetched over several connections at once into a destination that takes byte
+	// ranges (layout.Dir); zero fields keep the source client's values. The default is
+	// the source client's [WithParallelDownload].
+	Parallel *ParallelDownload
 	// Logger receives debug records of decisions the copy makes (a restart, a mount).
 	// The default discards them.
 	Logger *slog.Logger
@@ -125,6 +130,9 @@ type copier struct {
 	opts     CopyOptions
 	progress func(ProgressEvent)
 	logger   *slog.Logger
+	// parallel is the state of parallel downloads from a registry source; nil for
+	// other sources.
+	parallel *pullParallel
 	// mountFrom is the source repository when src and dst are repositories of one
 	// registry: blobs are then mounted rather than uploaded.
 	mountFrom *Repository
@@ -144,6 +152,9 @@ func newCopier(src Source, dst Destination, opts *CopyOptions) *copier {
 	}
 	cp.progress = serializeProgress(cp.opts.Progress)
 	from, fromRepo := src.(*Repository)
+	if fromRepo {
+		cp.parallel = from.c.newParallel(cp.opts.Parallel)
+	}
 	to, toRepo := any(dst).(*Repository)
 	if fromRepo && toRepo && from.ref.Registry() == to.ref.Registry() && from.ref.Repository() != to.ref.Repository() {
 		cp.mountFrom = from
@@ -435,12 +446,23 @@ func (cp *copier) stream(ctx context.Context, d ocitypes.Descriptor, from int, o
 	if offset > d.Size {
 		return from, fmt.Errorf("destination holds %d bytes of a %d-byte blob: %w", offset, d.Size, ErrDigestMismatch)
 	}
+	progress := cp.progress
+	if repo, ok := cp.src.(*Repository); ok && from == 0 {
+		// A large blob goes over several connections when w takes ranges (parallel.go);
+		// the offsets it reports only grow, whatever order the chunks arrive in.
+		progress = monotonicProgress(progress)
+		next, done, err := repo.c.copyParallel(ctx, cp.parallel, repo.ref, d, offset, w, progress)
+		if done {
+			return 0, err
+		}
+		offset = next
+	}
 	rc, used, err := cp.open(ctx, d, from, offset)
 	if err != nil {
 		return used, err
 	}
 	defer rc.Close()
-	pr := &progressReader{r: sourceReader{rc}, d: d, n: offset, next: offset + progressStep, progress: cp.progress}
+	pr := &progressReader{r: sourceReader{rc}, d: d, n: offset, next: offset + progressStep, progress: progress}
 	if rf, ok := w.(io.ReaderFrom); ok {
 		_, err = rf.ReadFrom(pr)
 		return used, err

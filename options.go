@@ -55,6 +55,8 @@ type config struct {
 	concurrency   int
 	hosts         HostResolver
 	retryNotify   func(RetryNotice)
+	parallel      ParallelDownload
+	rangeHosts    *rangeHosts // registries found not to serve ranges; shared by copies of the config
 }
 
 func defaultConfig() config {
@@ -68,6 +70,8 @@ func defaultConfig() config {
 		headerTimeout: 30 * time.Second,
 		maxBlobSize:   DefaultMaxBlobSize,
 		maxResumes:    64,
+		parallel:      DefaultParallelDownload,
+		rangeHosts:    &rangeHosts{},
 	}
 }
 
@@ -345,6 +349,21 @@ func (n RetryNotice) String() string {
 func WithRetryNotify(f func(RetryNotice)) Option {
 	return func(c *config) error {
 		c.retryNotify = f
+		return nil
+	}
+}
+
+// WithParallelDownload sets how [Client.Pull] fetches a large blob over several
+// connections at once, into destinations that take byte ranges (layout.Dir); zero
+// fields keep [DefaultParallelDownload]'s values. A registry that ignores Range, or
+// answers it wrongly, gets one stream per blob from then on. Connections 1 turns it
+// off. The default is [DefaultParallelDownload].
+func WithParallelDownload(p ParallelDownload) Option {
+	return func(c *config) error {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("WithParallelDownload: %w", err)
+		}
+		c.parallel = p.withDefaults(DefaultParallelDownload)
 		return nil
 	}
 }

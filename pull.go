@@ -27,6 +27,10 @@ type PullOptions struct {
 	// Progress, if set, receives an event when each blob starts, at most every
 	// 512 KiB of it, and when it ends. Calls are serialized, never concurrent.
 	Progress func(ProgressEvent)
+	// Parallel, if set, says how large blobs are fetched over several connections
+	// at once (zero fields keep the client's values). The default is the client's
+	// [WithParallelDownload].
+	Parallel *ParallelDownload
 }
 
 // progressStep is how many bytes of a blob pass between BlobProgress events.
@@ -56,6 +60,7 @@ func (c *Client) Pull(ctx context.Context, reference string, dst Destination, op
 		SkipForeign: o.SkipForeign,
 		Progress:    o.Progress,
 		Logger:      c.logger,
+		Parallel:    o.Parallel,
 	}
 	if co.Concurrency <= 0 {
 		co.Concurrency = c.cfg.concurrency

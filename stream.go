@@ -110,6 +110,12 @@ type rangeReader struct {
 	pos     int64 // absolute offset of the next byte
 	body    io.ReadCloser
 
+	// strict refuses a 200 to a Range request (errRangeIgnored) instead of skipping
+	// to the offset: a parallel download then falls back to one stream.
+	strict bool
+	// at is where the last response came from, after redirects.
+	at *url.URL
+
 	cancel  context.CancelFunc // ends the current attempt
 	resumes int
 	barren  int // consecutive attempts that delivered nothing
@@ -255,6 +261,9 @@ func (rr *rangeReader) open() error {
 			return fail(fmt.Errorf("asked for bytes %d-%d, got Content-Range %q", rr.pos, rr.end-1, resp.Header.Get("Content-Range")))
 		}
 	case http.StatusOK:
+		if rr.strict && partial {
+			return fail(errRangeIgnored)
+		}
 		if resp.ContentLength >= 0 && resp.ContentLength != d.Size {
 			return fail(fmt.Errorf("registry serves %d bytes, descriptor says %d: %w", resp.ContentLength, d.Size, ErrDigestMismatch))
 		}
@@ -267,7 +276,7 @@ func (rr *rangeReader) open() error {
 			}
 		}
 	}
-	rr.body, rr.cancel = resp.Body, cancel
+	rr.body, rr.cancel, rr.at = resp.Body, cancel, resp.Request.URL
 	return nil
 }
 

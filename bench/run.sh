@@ -3,10 +3,16 @@
 # reference registry started on 127.0.0.1. See README.md in this directory.
 #
 #   bench/run.sh [-rounds N] [-warmup N] [-images big,many,multi] [-no-ocipull] [-profile]
+#                [-wan] [-wan-only] [-wan-images big,one] [-rate 32MiB] [-delay 40ms] [-ocipull-args '...']
+#
+# -wan also runs the wide-area profile: the same tools through a shaping proxy
+# (benchpull shape) that paces every response body at -rate on its own and delays
+# every request by -delay; -wan-only runs only that.
 #
 # Needs Go and the Go module proxy (to build the pinned registry and crane once); no
-# other network. Outputs: bench/results/latest.md (and latest.json); scratch under
-# bench/work (binaries, generated blobs, registry storage, pull outputs).
+# other network. Outputs: bench/results/latest.md (and latest.json), wan.md (and
+# wan.json); scratch under bench/work (binaries, generated blobs, registry storage,
+# pull outputs).
 set -euo pipefail
 
 REGISTRY_VERSION=v3.1.2 # github.com/distribution/distribution/v3/cmd/registry
@@ -17,6 +23,12 @@ warmup=1
 images=big,many,multi
 with_ocipull=1
 profile=0
+loopback=1
+wan=0
+wan_images=big,one
+rate=32MiB
+delay=40ms
+ocipull_extra=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-rounds) rounds=$2; shift 2 ;;
@@ -24,7 +36,13 @@ while [ $# -gt 0 ]; do
 	-images) images=$2; shift 2 ;;
 	-no-ocipull) with_ocipull=0; shift ;;
 	-profile) profile=1; shift ;;
-	-h | -help | --help) sed -n '2,9p' "$0"; exit 0 ;;
+	-wan) wan=1; shift ;;
+	-wan-only) wan=1; loopback=0; shift ;;
+	-wan-images) wan_images=$2; shift 2 ;;
+	-rate) rate=$2; shift 2 ;;
+	-delay) delay=$2; shift 2 ;;
+	-ocipull-args) ocipull_extra=$2; shift 2 ;;
+	-h | -help | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -89,10 +107,14 @@ http:
 EOF
 "$bin/registry" serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 registry_pid=$!
-trap 'kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true' EXIT
+shaper_pid=""
+trap 'kill $registry_pid $shaper_pid 2>/dev/null; wait $registry_pid $shaper_pid 2>/dev/null || true' EXIT
 log "registry $REGISTRY_VERSION on $host (pid $registry_pid, storage $work/registry)"
 
-"$bin/benchpull" prepare -registry "$host" -cache "$work/cache" -images "$images"
+all_images=$images
+[ "$loopback" = 1 ] || all_images=""
+[ "$wan" = 1 ] && all_images="$all_images,$wan_images"
+"$bin/benchpull" prepare -registry "$host" -cache "$work/cache" -images "${all_images#,}"
 
 if [ "$profile" = 1 ]; then
 	# CPU profiles of the SDK pulling big into a layout directory (3 pulls each), with
@@ -114,9 +136,25 @@ if [ "$profile" = 1 ]; then
 	log "profiles: $results/pull-big-{sync,nosync}.cpu.pprof, summaries in $results/profile.txt"
 fi
 
-"$bin/benchpull" compare -registry "$host" -work "$work" -rounds "$rounds" -warmup "$warmup" -images "$images" \
-	-crane "$bin/crane" "${ocipull_args[@]}" -out "$results/latest.md" \
-	-version "ocipull $ocipull_version" \
-	-version "crane $("$bin/crane" version)" \
-	-version "registry $REGISTRY_VERSION"
-log "report: $results/latest.md"
+versions=(-version "ocipull $ocipull_version" -version "crane $("$bin/crane" version)" -version "registry $REGISTRY_VERSION")
+if [ "$loopback" = 1 ]; then
+	"$bin/benchpull" compare -registry "$host" -work "$work" -rounds "$rounds" -warmup "$warmup" -images "$images" \
+		-crane "$bin/crane" "${ocipull_args[@]}" -ocipull-args "$ocipull_extra" -out "$results/latest.md" "${versions[@]}"
+	log "report: $results/latest.md"
+fi
+
+if [ "$wan" = 1 ]; then
+	# The shaping proxy in front of the registry, on another free port.
+	rm -f "$work/shape.out"
+	"$bin/benchpull" shape -registry "$host" -listen "127.0.0.1:$("$bin/benchpull" freeport)" -rate "$rate" -delay "$delay" \
+		>"$work/shape.out" 2>"$work/shape.log" &
+	shaper_pid=$!
+	for _ in $(seq 100); do grep -q ready "$work/shape.out" 2>/dev/null && break; sleep 0.1; done
+	shaped=$(awk '/ready/ {print $2}' "$work/shape.out")
+	[ -n "$shaped" ] || { log "the shaping proxy did not start"; cat "$work/shape.log" >&2; exit 1; }
+	log "shaping proxy on $shaped: every response body at $rate on its own, $delay per request"
+	"$bin/benchpull" compare -registry "$shaped" -work "$work" -rounds "$rounds" -warmup "$warmup" -images "$wan_images" \
+		-link "every response body paced at $rate on its own, $delay added to every request (benchpull shape)" -no-floor \
+		-crane "$bin/crane" "${ocipull_args[@]}" -ocipull-args "$ocipull_extra" -out "$results/wan.md" "${versions[@]}"
+	log "report: $results/wan.md"
+fi

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
@@ -99,11 +100,18 @@ func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (
 		return fail(err)
 	}
 	held := fi.Size()
+	prefix, extents, ranged, err := loadRanges(partial+rangesSuffix, desc.Size, held)
+	if err != nil {
+		held = desc.Size + 1 // not trusted: start over
+	} else if ranged {
+		held = prefix
+	}
 	if held > desc.Size {
 		if err := f.Truncate(0); err != nil {
 			return fail(err)
 		}
-		held = 0
+		os.Remove(partial + rangesSuffix)
+		held, ranged, extents = 0, false, nil
 	}
 	// A blob that cannot fit fails now, not when the disk is full.
 	if err := checkFreeSpace(filepath.Dir(partial), desc.Size-held); err != nil {
@@ -126,6 +134,7 @@ func (d *Dir) resume(desc ocitypes.Descriptor, partial string, lock *fileLock) (
 		return fail(err)
 	}
 	w.offset, w.held = held, held
+	w.ranged, w.hashed, w.extents = ranged, held, extents
 	return w, nil
 }
 
@@ -148,6 +157,16 @@ type dirBlobWriter struct {
 	err     error // sticky: a write failed or the bytes are known wrong
 	bad     bool  // err says the bytes are wrong: the partial file goes
 	done    bool
+
+	// Positional writes (dirblob_at.go); mu guards these and err, bad, done once
+	// WriteAt is in use.
+	mu        sync.Mutex
+	ranged    bool     // the partial file is written by ranges, recorded beside it
+	hashed    int64    // the verified prefix: bytes [0, hashed) are hashed
+	extents   []extent // ranges held beyond the prefix, sorted, disjoint
+	hashing   bool     // a WriteAt is hashing the prefix
+	received  int64    // bytes written by WriteAt
+	persisted int64    // received when the ranges record was last written
 }
 
 // getBuffer allocates the write buffer: a pooled one of BufferSize for a blob at least
@@ -189,6 +208,11 @@ func (w *dirBlobWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	if w.ranged {
+		if err := w.leaveRanged(); err != nil {
+			return 0, err
+		}
+	}
 	if int64(len(p)) > w.desc.Size-w.held {
 		return 0, w.tooLong()
 	}
@@ -218,6 +242,11 @@ func (w *dirBlobWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 	if w.err != nil {
 		return 0, w.err
+	}
+	if w.ranged {
+		if err := w.leaveRanged(); err != nil {
+			return 0, err
+		}
 	}
 	var total int64
 	for {
@@ -298,6 +327,7 @@ func (w *dirBlobWriter) Commit() error {
 	}
 	if w.bad {
 		os.Remove(w.partial)
+		os.Remove(w.partial + rangesSuffix)
 	}
 	w.lock.release()
 	return err
@@ -309,6 +339,9 @@ func (w *dirBlobWriter) commit() error {
 	}
 	if err := w.flush(); err != nil {
 		return err
+	}
+	if w.ranged {
+		w.held = w.hashed
 	}
 	if w.held < w.desc.Size {
 		return errdef.Blob(w.desc.Digest, fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, w.held, w.desc.Size))
@@ -328,6 +361,11 @@ func (w *dirBlobWriter) commit() error {
 	w.f = nil
 	if err != nil {
 		return errdef.Blob(w.desc.Digest, fmt.Errorf("commit: %w", err))
+	}
+	if w.ranged {
+		// Before the rename: a crash between the two leaves a whole partial file,
+		// which the next OpenBlob hashes and commits.
+		os.Remove(w.partial + rangesSuffix)
 	}
 	final := w.d.BlobPath(w.desc.Digest)
 	if err := ensureDir(filepath.Join(w.d.path, blobsDir)); err != nil {
@@ -354,8 +392,15 @@ func (w *dirBlobWriter) Close() error {
 	}
 	w.done = true
 	var err error
-	if w.err == nil {
+	if w.err == nil && !w.ranged {
 		err = w.flush()
+	}
+	if w.ranged && !w.bad {
+		// Keep what the ranges hold for the next download (a write error leaves the
+		// record as it was: it claims only bytes that were written).
+		if serr := w.saveRanges(); err == nil {
+			err = serr
+		}
 	}
 	w.putBuffer()
 	if cerr := w.f.Close(); err == nil {
@@ -363,6 +408,7 @@ func (w *dirBlobWriter) Close() error {
 	}
 	if w.bad {
 		os.Remove(w.partial)
+		os.Remove(w.partial + rangesSuffix)
 	}
 	if lerr := w.lock.release(); err == nil {
 		err = lerr

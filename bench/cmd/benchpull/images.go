@@ -44,12 +44,14 @@ var imageSpecs = map[string]imageSpec{
 		layers: 4, layerSize: 256 << 20},
 	"many": {name: "many", platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}},
 		layers: 64, layerSize: 1 << 20},
+	"one": {name: "one", platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}},
+		layers: 1, layerSize: 256 << 20},
 	"multi": {name: "multi", platforms: []ocispec.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}},
 		layers: 2, layerSize: 25 << 20, pullPlatform: "linux/amd64"},
 }
 
 // imageOrder is the order images are listed and benchmarked in.
-var imageOrder = []string{"big", "many", "multi"}
+var imageOrder = []string{"big", "many", "multi", "one"}
 
 // plan is what was generated for one image, as cached in <cache>/<name>.json: every
 // blob (configs, layers, manifests) lives in <cache>/blobs/sha256/<hex>.

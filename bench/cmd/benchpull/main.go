@@ -7,6 +7,8 @@
 //	                                                    the floor: download + sha256 + write + fsync, nothing else
 //	benchpull compare -registry H -crane PATH [-ocipull PATH] -work DIR [-rounds N] [-warmup N] [-out FILE.md]
 //	                                                    time the tools side by side and write the report
+//	benchpull shape -registry H [-listen A] [-rate 32MiB] [-delay 40ms]
+//	                                                    a proxy imitating a wide-area link in front of H
 //	benchpull noop                                      exit at once (measures the runner's baseline)
 package main
 
@@ -39,6 +41,8 @@ func main() {
 		err = floorCmd(ctx, os.Args[2:])
 	case "compare":
 		err = compareCmd(os.Args[2:])
+	case "shape":
+		err = shapeCmd(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -49,7 +53,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchpull freeport | prepare | floor | compare | noop  (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: benchpull freeport | prepare | floor | compare | shape | noop  (see the package doc)")
 	os.Exit(2)
 }
 
@@ -156,6 +160,9 @@ func compareCmd(args []string) error {
 	fs.StringVar(&o.ocipull, "ocipull", "", "ocipull binary (empty: compare crane with the floor only)")
 	fs.StringVar(&o.crane, "crane", "", "crane binary")
 	fs.StringVar(&o.out, "out", "", "markdown report to write (and its .json raw data)")
+	fs.StringVar(&o.link, "link", "", "the link the registry is reached over, for the report (empty: loopback)")
+	fs.BoolVar(&o.noFloor, "no-floor", false, "leave the floor out")
+	ociArgs := fs.String("ocipull-args", "", "extra flags of ocipull pull, space-separated")
 	fs.Func("version", "a version line for the report (repeatable)", func(s string) error {
 		o.versions = append(o.versions, s)
 		return nil
@@ -167,6 +174,7 @@ func compareCmd(args []string) error {
 	if o.rounds < 1 || o.warmup < 0 {
 		return fmt.Errorf("compare: -rounds must be at least 1 and -warmup not negative")
 	}
+	o.ocipullArgs = strings.Fields(*ociArgs)
 	var err error
 	if o.images, err = parseImages(*images); err != nil {
 		return err

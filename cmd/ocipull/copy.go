@@ -104,12 +104,7 @@ func (st *state) copy(ctx context.Context, cmd *cli.Command, srcArg, dstArg stri
 	}
 	fmt.Fprintln(stdout(cmd), desc.Digest)
 	if !st.opts.quiet {
-		what := ""
-		if desc.Platform != nil {
-			what = " (" + ocitypes.FormatPlatform(*desc.Platform) + ")"
-		} else if ocitypes.IsIndex(desc.MediaType) {
-			what = " (all platforms)"
-		}
+		what := platformNote(desc)
 		fmt.Fprintf(stderr(cmd), "copied %s%s %s to %s\n", srcLoc, what, desc.Digest, dstLoc)
 	}
 	return nil

@@ -235,12 +235,7 @@ func (st *state) pull(ctx context.Context, cmd *cli.Command, arg string, pf pull
 		if kind == toDir {
 			where = strings.TrimSuffix(dest, string(filepath.Separator)) + string(filepath.Separator)
 		}
-		what := ""
-		if desc.Platform != nil {
-			what = " (" + ocitypes.FormatPlatform(*desc.Platform) + ")"
-		} else if ocitypes.IsIndex(desc.MediaType) {
-			what = " (all platforms)"
-		}
+		what := platformNote(desc)
 		fmt.Fprintf(stderr(cmd), "pulled %s%s %s into %s\n", r, what, desc.Digest, where)
 	}
 	return nil
@@ -513,4 +508,16 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("size %q: unknown unit or too large", s)
 	}
 	return n << sh, nil
+}
+
+// platformNote says which platforms the root desc holds, for a summary line:
+// " (linux/arm64)", " (all platforms)" for an index, "" when it does not say.
+func platformNote(desc ocitypes.Descriptor) string {
+	switch {
+	case desc.Platform != nil:
+		return " (" + ocitypes.FormatPlatform(*desc.Platform) + ")"
+	case ocitypes.IsIndex(desc.MediaType):
+		return " (all platforms)"
+	}
+	return ""
 }

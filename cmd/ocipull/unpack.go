@@ -120,10 +120,7 @@ func (st *state) unpack(ctx context.Context, cmd *cli.Command, srcArg, dir strin
 	for _, msg := range res.Warnings {
 		fmt.Fprintf(w, "ocipull: warning: %s\n", msg)
 	}
-	what := ""
-	if p := res.Manifest.Platform; p != nil {
-		what = " (" + ocitypes.FormatPlatform(*p) + ")"
-	}
+	what := platformNote(res.Manifest)
 	kind := "root filesystem"
 	if f.bundle {
 		kind = "bundle"

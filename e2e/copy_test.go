@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -31,15 +33,7 @@ func uploads(fp *faultProxy) int {
 // copyRepo copies src to dst with c and returns the copied root.
 func copyRepo(t *testing.T, c *ocistream.Client, src, dst string, opts *ocistream.CopyOptions) ocispec.Descriptor {
 	t.Helper()
-	from, err := c.Repository(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	to, err := c.Repository(dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := ocistream.Copy(t.Context(), from, to, opts)
+	root, err := copyRepoErr(t, c, src, dst, opts)
 	if err != nil {
 		t.Fatalf("copy %s to %s: %v", src, dst, err)
 	}
@@ -160,4 +154,66 @@ func TestCopyToLayoutAndBack(t *testing.T) {
 	if root.Digest != multi.Desc.Digest {
 		t.Errorf("layout → registry gave %s, want %s", root.Digest, multi.Desc.Digest)
 	}
+}
+
+// TestCopyDropDuringUpload cuts the destination's connection in the middle of a
+// streamed upload: the copy starts that blob over and completes under the source's
+// digest; when every upload is cut, the copy fails and nothing is tagged.
+func TestCopyDropDuringUpload(t *testing.T) {
+	src := newRegistry(t, registryOptions{})
+	img := makeImage(24, []int64{3 << 20, 2 << 20}, amd64)
+	pushImage(t, src, "team/app", "v1", img)
+	for _, tc := range []struct {
+		what  string
+		cuts  int32 // PATCH requests cut; -1 for all
+		tagOK bool
+	}{
+		{"one upload cut", 1, true},
+		{"every upload cut", -1, false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			reg := newRegistry(t, registryOptions{})
+			var left atomic.Int32
+			left.Store(tc.cuts)
+			dst := newPushProxy(t, reg, func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPatch || (tc.cuts >= 0 && left.Add(-1) < 0) {
+					return false
+				}
+				_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+				return true
+			})
+			c := sdkClient(t, src, false, ocistream.WithPlainHTTP(dst.Host))
+			root, err := copyRepoErr(t, c, src.Ref("team/app", "v1"), dst.Ref("team/app", "v1"), nil)
+			got, _, rerr := c.Manifest(t.Context(), dst.Ref("team/app", "v1"))
+			if tc.tagOK {
+				if err != nil || root.Digest != img.ManifestDesc.Digest || rerr != nil || got.Digest != img.ManifestDesc.Digest {
+					t.Fatalf("copy = %v, %v; destination resolves to %s, %v", root.Digest, err, got.Digest, rerr)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("a copy whose every upload was cut succeeded")
+			}
+			t.Log(err)
+			if rerr == nil {
+				t.Errorf("the failed copy tagged %s", got.Digest)
+			}
+		})
+	}
+}
+
+func copyRepoErr(t *testing.T, c *ocistream.Client, src, dst string, opts *ocistream.CopyOptions) (ocispec.Descriptor, error) {
+	t.Helper()
+	from, err := c.Repository(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := c.Repository(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ocistream.Copy(t.Context(), from, to, opts)
 }

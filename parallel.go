@@ -39,7 +39,9 @@ type BlobWriterAt interface {
 // fields take the values of [DefaultParallelDownload].
 type ParallelDownload struct {
 	// Connections is the number of byte ranges of one blob fetched at once, each on
-	// its own connection where the server speaks HTTP/1.1; a pull runs at most twice
+	// its own connection: the default transport fetches chunks over HTTP/1.1 even from
+	// a server that speaks HTTP/2, which would carry them all on one connection (a
+	// transport given by [WithTransport] decides for itself). A pull runs at most twice
 	// as many at once, shared by its blobs. 1 turns parallel download off: every blob
 	// is one stream.
 	Connections int
@@ -401,6 +403,7 @@ type registryRanges struct {
 }
 
 func (s *registryRanges) open(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+	ctx = ownConnection(ctx)
 	for attempt := 0; ; attempt++ {
 		s.mu.Lock()
 		target := s.target

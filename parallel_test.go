@@ -3,10 +3,12 @@ package ocistream
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -398,5 +400,54 @@ func TestFetchParallelFromAnySource(t *testing.T) {
 	}
 	if err := FetchParallel(t.Context(), src, desc, nil, ParallelDownload{ChunkSize: 10}, nil); err == nil {
 		t.Error("FetchParallel accepted a 10-byte chunk size")
+	}
+}
+
+// TestPullParallelOverHTTP2: from a server that speaks HTTP/2, the chunks of a
+// parallel download still come over HTTP/1.1 connections of their own (a storage
+// server caps each connection), while the other requests share an HTTP/2 connection.
+func TestPullParallelOverHTTP2(t *testing.T) {
+	rg := newRangeRegistry(1 << 20)
+	var mu sync.Mutex
+	chunkConns := map[string]bool{} // remote addresses of range requests
+	protos := map[string]map[string]bool{"range": {}, "other": {}}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "other"
+		if r.Header.Get("Range") != "" {
+			kind = "range"
+		}
+		mu.Lock()
+		protos[kind][r.Proto] = true
+		if kind == "range" {
+			chunkConns[r.RemoteAddr] = true
+		}
+		mu.Unlock()
+		rg.ServeHTTP(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	c, err := New(WithRootCAs(pool), WithParallelDownload(testParallel),
+		WithCredentials(StaticCredentials(hostOf(srv), Credential{Username: "u", Password: "p"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := layout.OpenDir(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := c.Pull(t.Context(), hostOf(srv)+"/a/b:v1", d, nil); err != nil {
+		t.Fatalf("Pull() = %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !maps.Equal(protos["range"], map[string]bool{"HTTP/1.1": true}) || !maps.Equal(protos["other"], map[string]bool{"HTTP/2.0": true}) {
+		t.Errorf("protocols: %v, want chunks over HTTP/1.1 and the rest over HTTP/2", protos)
+	}
+	if len(chunkConns) < 2 {
+		t.Errorf("chunks came over %d connection(s), want one per chunk connection", len(chunkConns))
 	}
 }

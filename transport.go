@@ -21,7 +21,9 @@ import (
 // user agent → auth (auth.go) → retries → logging → stall deadlines (deadline.go) →
 // the base transport (TLS per host; mirrors' endpoints are chosen in route.go).
 
-// newBaseTransport returns the tuned transport with the client's TLS settings.
+// newBaseTransport returns the tuned transport with the client's TLS settings, and a
+// second one, speaking only HTTP/1.1, for the chunks of parallel downloads (see
+// ownConnection).
 func newBaseTransport(cfg *config) http.RoundTripper {
 	t := tunedTransport(cfg)
 	tc := cfg.tlsConfig
@@ -31,21 +33,65 @@ func newBaseTransport(cfg *config) http.RoundTripper {
 	if cfg.rootCAs != nil {
 		tc.RootCAs = cfg.rootCAs
 	}
-	if cfg.insecureHosts["*"] {
-		tc.InsecureSkipVerify = true
-		t.TLSClientConfig = tc
-		return t
-	}
 	t.TLSClientConfig = tc
-	if len(cfg.insecureHosts) == 0 {
-		return t
+	var insecure *http.Transport
+	switch {
+	case cfg.insecureHosts["*"]:
+		tc.InsecureSkipVerify = true
+	case len(cfg.insecureHosts) > 0:
+		// Some hosts skip verification: a second transport serves them.
+		insecure = t.Clone()
+		itc := tc.Clone()
+		itc.InsecureSkipVerify = true
+		insecure.TLSClientConfig = itc
 	}
-	// Some hosts skip verification: a second transport serves them.
-	insecure := t.Clone()
-	itc := tc.Clone()
-	itc.InsecureSkipVerify = true
-	insecure.TLSClientConfig = itc
-	return &hostSwitchTransport{hosts: cfg.insecureHosts, match: insecure, other: t}
+	pick := func(t, insecure *http.Transport) http.RoundTripper {
+		if insecure == nil {
+			return t
+		}
+		return &hostSwitchTransport{hosts: cfg.insecureHosts, match: insecure, other: t}
+	}
+	own := http1Only(t, cfg)
+	return &connSplitTransport{shared: pick(t, insecure), own: pick(own, http1Only(insecure, cfg))}
+}
+
+// ownConnKey marks the context of a request that needs a connection of its own.
+type ownConnKey struct{}
+
+// ownConnection returns ctx marked so that its requests through the default transport
+// go over HTTP/1.1, each on a connection of its own. The chunks of a parallel download
+// need that: storage servers and CDNs cap the bandwidth of each TCP connection, and
+// HTTP/2 would multiplex every chunk on one connection, at one connection's speed.
+func ownConnection(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownConnKey{}, true)
+}
+
+// connSplitTransport sends the requests marked by ownConnection to own, the others to
+// shared.
+type connSplitTransport struct{ shared, own http.RoundTripper }
+
+func (t *connSplitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context().Value(ownConnKey{}) != nil {
+		return t.own.RoundTrip(req)
+	}
+	return t.shared.RoundTrip(req)
+}
+
+// http1Only returns a clone of t that speaks only HTTP/1.1 and keeps enough idle
+// connections for every chunk connection of a pull; nil for nil.
+func http1Only(t *http.Transport, cfg *config) *http.Transport {
+	if t == nil {
+		return nil
+	}
+	h1 := t.Clone()
+	h1.ForceAttemptHTTP2 = false
+	if h1.TLSClientConfig != nil {
+		h1.TLSClientConfig.NextProtos = nil // a clone of a used transport offers h2
+	}
+	h1.Protocols = new(http.Protocols)
+	h1.Protocols.SetHTTP1(true)
+	h1.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 4*cfg.parallel.Connections)
+	return h1
 }
 
 // tunedTransport clones http.DefaultTransport and tunes it for a few large parallel

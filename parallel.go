@@ -22,9 +22,11 @@ import (
 // digest at Commit. A bounded window of chunks is in flight; memory is one copy buffer
 // per connection, whatever the blob's size.
 
-// BlobWriterAt is what a parallel download needs of a [BlobWriter]: a destination
-// whose writers implement it receives large blobs over several connections at once;
-// the others receive them as one stream. layout.Dir's writers implement it.
+// BlobWriterAt is what a parallel download writes into: a destination whose writers
+// implement it (layout.Dir's do) receives the chunks of a large blob at their offsets,
+// straight into its partial file. A destination that takes bytes only in order (a tar
+// stream, an upload) receives them through a bounded reorder window instead (see
+// reorder.go).
 type BlobWriterAt interface {
 	// WriteAt writes p at byte off of the blob. It is called from several goroutines
 	// at once, for disjoint ranges, never below the bytes already written in order.
@@ -141,16 +143,26 @@ func (c *Client) newParallel(p *ParallelDownload) *pullParallel {
 // order end (a server that turned out to ignore or garble ranges is remembered and
 // gets one stream from then on).
 func (c *Client) copyParallel(ctx context.Context, pp *pullParallel, r ref.Reference, d ocitypes.Descriptor, offset int64, w io.Writer, progress func(ProgressEvent)) (next int64, done bool, err error) {
-	wa, ok := w.(BlobWriterAt)
 	set := pp.set
 	if err := set.validate(); err != nil {
 		return 0, true, err
 	}
-	if !ok || set.Connections <= 1 || len(d.URLs) > 0 || d.Size-offset < set.Threshold || c.cfg.rangeHosts.refuses(r.Registry()) {
+	if set.Connections <= 1 || len(d.URLs) > 0 || d.Size-offset < set.Threshold || c.cfg.rangeHosts.refuses(r.Registry()) {
 		return offset, false, nil
+	}
+	wa, ok := w.(BlobWriterAt)
+	var ordered *orderedWriter
+	if !ok {
+		// A destination that takes bytes in order (reorder.go).
+		set = orderedSettings(set)
+		ordered = newOrderedWriter(w, offset, d.Size, set.ChunkSize)
+		wa = ordered
 	}
 	src := &registryRanges{c: c, r: r, d: d}
 	err = fetchParallel(ctx, src.open, d, wa, set, pp.slots, progress)
+	if err == nil && ordered != nil {
+		err = ordered.complete()
+	}
 	if err == nil || !refusesRanges(err) || ctx.Err() != nil {
 		return 0, true, err
 	}
@@ -217,7 +229,11 @@ type parallelFetch struct {
 }
 
 func fetchParallel(ctx context.Context, open rangeOpener, d ocitypes.Descriptor, w BlobWriterAt, set ParallelDownload, slots chan struct{}, progress func(ProgressEvent)) error {
-	pf := &parallelFetch{open: open, d: d, w: w, window: 2 * set.Connections, slots: slots, progress: progress, held: d.Size}
+	window := 2 * set.Connections
+	if _, ok := w.(*orderedWriter); ok {
+		window = set.Connections // the chunks past the write head wait in memory
+	}
+	pf := &parallelFetch{open: open, d: d, w: w, window: window, slots: slots, progress: progress, held: d.Size}
 	firstGap := int64(-1) // the end of the first missing range
 	for off, n := range w.Missing() {
 		pf.held -= n

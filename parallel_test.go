@@ -1,6 +1,7 @@
 package ocistream
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -449,5 +450,159 @@ func TestPullParallelOverHTTP2(t *testing.T) {
 	}
 	if len(chunkConns) < 2 {
 		t.Errorf("chunks came over %d connection(s), want one per chunk connection", len(chunkConns))
+	}
+}
+
+// recordingWriter takes bytes in order and fails once it holds failAt bytes (0: never).
+type recordingWriter struct {
+	bytes.Buffer
+	failAt int
+}
+
+var errRecordingFull = errors.New("recording writer full")
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	if w.failAt > 0 && w.Len()+len(p) > w.failAt {
+		n := w.failAt - w.Len()
+		w.Buffer.Write(p[:n])
+		return n, errRecordingFull
+	}
+	return w.Buffer.Write(p)
+}
+
+func TestOrderedWriter(t *testing.T) {
+	const chunk, size = 1000, 4500
+	data := randomBytes(size+1, 3) // one byte more, for the write past the end
+	// writes is the order the pieces of 300 bytes reach the writer: each chunk's
+	// pieces in order, the chunks interleaved.
+	pieces := func(order ...int) [][2]int64 {
+		var out [][2]int64
+		for _, c := range order {
+			for off := int64(c * chunk); off < min(int64(c+1)*chunk, size); off += 300 {
+				out = append(out, [2]int64{off, min(off+300, int64(c+1)*chunk, size)})
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		writes  [][2]int64
+		failAt  int
+		wantErr error
+		wantPos int64 // bytes the writer holds in order at the end
+	}{
+		{name: "in order", writes: pieces(0, 1, 2, 3, 4), wantPos: size},
+		{name: "reversed", writes: pieces(4, 3, 2, 1, 0), wantPos: size},
+		{name: "head last", writes: pieces(1, 3, 2, 4, 0), wantPos: size},
+		{name: "gap", writes: pieces(0, 2, 3), wantPos: chunk},
+		{name: "writer fails", writes: pieces(1, 0, 2, 3, 4), failAt: 1500, wantErr: errRecordingFull, wantPos: 1500},
+		{name: "below the head", writes: append(pieces(0), [2]int64{0, 10}), wantErr: errOrderedRange, wantPos: chunk},
+		{name: "past the end", writes: [][2]int64{{size - 10, size + 1}}, wantErr: errOrderedRange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &recordingWriter{failAt: tt.failAt}
+			o := newOrderedWriter(w, 0, size, chunk)
+			var err error
+			for _, p := range tt.writes {
+				if _, err = o.WriteAt(data[p[0]:p[1]], p[0]); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("WriteAt() = %v, want %v", err, tt.wantErr)
+			}
+			if got := int64(w.Len()); got != tt.wantPos || !bytes.Equal(w.Bytes(), data[:got]) {
+				t.Errorf("writer holds %d bytes (in order: %v), want the first %d", got, bytes.Equal(w.Bytes(), data[:got]), tt.wantPos)
+			}
+			for off, n := range o.Missing() {
+				if off != tt.wantPos || off+n != size {
+					t.Errorf("Missing() = (%d, %d), want (%d, %d)", off, n, tt.wantPos, size-tt.wantPos)
+				}
+			}
+			if got := o.complete() == nil; got != (tt.wantPos == size) {
+				t.Errorf("complete() = %v at %d of %d bytes", o.complete(), tt.wantPos, size)
+			}
+		})
+	}
+}
+
+// TestPullParallelOrdered: a destination that takes bytes only in order (a tar
+// stream, an upload) also gets a large blob in parallel ranges, through the reorder
+// window, and still refuses a corrupt chunk.
+func TestPullParallelOrdered(t *testing.T) {
+	const size = 1<<20 + 12345
+	for _, dest := range []string{"tar", "push"} {
+		for _, tt := range []struct {
+			name    string
+			arm     func(rg *rangeRegistry)
+			wantErr error
+		}{
+			{name: "ranges"},
+			{name: "ignores range", arm: func(rg *rangeRegistry) { rg.ignoreRange = 1 }},
+			{name: "corrupt chunk", arm: func(rg *rangeRegistry) { rg.flipAt = 9 * 64 << 10 }, wantErr: ErrDigestMismatch},
+		} {
+			t.Run(dest+"/"+tt.name, func(t *testing.T) {
+				rg := newRangeRegistry(size)
+				if tt.arm != nil {
+					tt.arm(rg)
+				}
+				srv := httptest.NewServer(rg)
+				defer srv.Close()
+				src, err := newRangeClient(t, srv).Repository(hostOf(srv) + "/a/b:v1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var dst Destination
+				var held func() ([]byte, bool)
+				switch dest {
+				case "tar":
+					var out bytes.Buffer
+					tw := layout.NewTar(&out, nil)
+					dst = tw
+					held = func() ([]byte, bool) {
+						// A stream cannot take bytes back: a failed blob fails the
+						// archive, which gets no index (loaders refuse it).
+						if err := tw.Close(); err != nil {
+							return nil, false
+						}
+						if _, ok := tarFile(out.Bytes(), "index.json"); !ok {
+							return nil, false
+						}
+						return tarFile(out.Bytes(), "blobs/sha256/"+rg.layer.Digest.Encoded())
+					}
+				case "push":
+					f := newFakePush(t, nil)
+					dst = f.repo(t, f.client(t), "c:v1")
+					held = func() ([]byte, bool) { return f.blob(rg.layer.Digest) }
+				}
+				_, err = Copy(t.Context(), src, dst, nil)
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Copy() = %v, want %v", err, tt.wantErr)
+				}
+				b, ok := held()
+				if ok != (tt.wantErr == nil) || ok && digestOf(b) != rg.layer.Digest {
+					t.Errorf("layer held = %v, want %v", ok, tt.wantErr == nil)
+				}
+				if tt.arm == nil && rg.ranges.Load() < 4 {
+					t.Errorf("%d range requests, want the blob in chunks", rg.ranges.Load())
+				}
+			})
+		}
+	}
+}
+
+// tarFile returns the content of the file named name in the tar archive b.
+func tarFile(b []byte, name string) ([]byte, bool) {
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return nil, false
+		}
+		if h.Name == name {
+			body, err := io.ReadAll(tr)
+			return body, err == nil
+		}
 	}
 }

@@ -53,9 +53,10 @@ type ParallelDownload struct {
 	// ranges; a smaller blob is one stream.
 	Threshold int64
 	// FastStream is a rate in bytes per second: the first chunk is requested with the
-	// rest of the blob, and when it arrives at least this fast (the link is not what
-	// bounds the download, as on a local network) the rest follows on that one
-	// connection instead of being split. Negative always splits.
+	// rest of the blob, and when its first MiB arrives at least this fast (the link is
+	// not what bounds the download, as on a local network) the rest follows on that
+	// one connection instead of being split; otherwise that request ends with the
+	// first chunk, and the other connections start at once. Negative always splits.
 	FastStream int64
 }
 
@@ -68,7 +69,7 @@ type ParallelDownload struct {
 // time; more connections per pull cost memory (a buffer each) and no speed on a
 // machine whose CPU and disk are then the bound.
 //
-// The first chunk decides: when it arrives at 64 MiB/s or more, the blob is one stream
+// The first MiB decides: when it arrives at 64 MiB/s or more, the blob is one stream
 // (FastStream). On loopback, splitting a blob that one connection already delivers at
 // disk speed doubled the wall time of the 1 GiB image.
 var DefaultParallelDownload = ParallelDownload{Connections: 8, ChunkSize: 8 << 20, Threshold: 32 << 20, FastStream: 64 << 20}
@@ -248,22 +249,31 @@ func fetchParallel(ctx context.Context, open rangeOpener, d ocitypes.Descriptor,
 	if len(pf.chunks) == 0 {
 		return nil
 	}
+	var first io.ReadCloser // the rest of the first chunk, when the probe found the link slow
 	if set.FastStream > 0 {
-		if err := pf.probe(ctx, firstGap, set.FastStream); err != nil {
+		var err error
+		if first, err = pf.probe(ctx, firstGap, set.FastStream); err != nil {
 			return err
 		}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
+	if first != nil {
+		wg.Go(func() {
+			if err := pf.fetch(ctx, pf.chunks[0], first); err != nil {
+				cancel(err)
+				return
+			}
+			close(pf.chunks[0].done)
+		})
+	}
 	for range min(set.Connections, len(pf.chunks)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if err := pf.work(ctx); err != nil {
 				cancel(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
@@ -272,36 +282,44 @@ func fetchParallel(ctx context.Context, open rangeOpener, d ocitypes.Descriptor,
 	return nil
 }
 
-// probe fetches the first chunk on a request for the whole first missing range, end
-// being that range's end. When the chunk came at fast bytes per second or more, the
-// rest of the range follows on the same connection. The chunks it covered are marked
-// done, so the workers start after them.
-func (pf *parallelFetch) probe(ctx context.Context, end int64, fast int64) error {
-	ch := pf.chunks[0]
+// probeSample is how many bytes of the first chunk tell the speed of the link.
+const probeSample = 1 << 20
+
+// probe requests the whole first missing range (end being its end) and times its first
+// probeSample bytes from the response. When they came at fast bytes per second or
+// more, the rest of the range follows on this connection, and probe returns nil.
+// Otherwise it returns the body, positioned after the sample, for the rest of the
+// first chunk (chunk 0, its off moved past the sample), while the other connections
+// start on the next chunks. The chunks it covered are marked done.
+func (pf *parallelFetch) probe(ctx context.Context, end int64, fast int64) (io.ReadCloser, error) {
+	ch := &pf.chunks[0]
 	bufp := chunkBuffers.Get().(*[]byte)
 	defer chunkBuffers.Put(bufp)
-	start := time.Now()
 	body, err := pf.open(ctx, ch.off, end)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	start := time.Now()
+	sampled := min(ch.off+probeSample, ch.end)
+	if err := pf.copyRange(body, ch.off, sampled, *bufp); err != nil {
+		body.Close()
+		return nil, err
+	}
+	if float64(sampled-ch.off)/time.Since(start).Seconds() < float64(fast) {
+		ch.off = sampled
+		pf.next.Store(1)
+		return body, nil // read up to the chunk's end only; its Close drops the connection
 	}
 	defer body.Close()
-	if err := pf.copyRange(body, ch.off, ch.end, *bufp); err != nil {
-		return err
-	}
-	covered := ch.end
-	if float64(ch.end-ch.off)/time.Since(start).Seconds() >= float64(fast) {
-		if err := pf.copyRange(body, ch.end, end, *bufp); err != nil {
-			return err
-		}
-		covered = end
+	if err := pf.copyRange(body, sampled, end, *bufp); err != nil {
+		return nil, err
 	}
 	i := 0
-	for ; i < len(pf.chunks) && pf.chunks[i].end <= covered; i++ {
+	for ; i < len(pf.chunks) && pf.chunks[i].end <= end; i++ {
 		close(pf.chunks[i].done)
 	}
 	pf.next.Store(int64(i))
-	return nil
+	return nil, nil
 }
 
 // copyRange copies bytes [off, end) of the blob from body into the writer.
@@ -333,8 +351,6 @@ func (e *copyError) Unwrap() error { return e.err }
 
 // work fetches chunks, in order, until none is left.
 func (pf *parallelFetch) work(ctx context.Context) error {
-	bufp := chunkBuffers.Get().(*[]byte)
-	defer chunkBuffers.Put(bufp)
 	for {
 		i := int(pf.next.Add(1) - 1)
 		if i >= len(pf.chunks) {
@@ -354,7 +370,7 @@ func (pf *parallelFetch) work(ctx context.Context) error {
 				return context.Cause(ctx)
 			}
 		}
-		err := pf.fetch(ctx, pf.chunks[i], *bufp)
+		err := pf.fetch(ctx, pf.chunks[i], nil)
 		if pf.slots != nil {
 			<-pf.slots
 		}
@@ -365,15 +381,20 @@ func (pf *parallelFetch) work(ctx context.Context) error {
 	}
 }
 
-// fetch copies one chunk into the writer.
-func (pf *parallelFetch) fetch(ctx context.Context, ch chunk, buf []byte) error {
-	body, err := pf.open(ctx, ch.off, ch.end)
-	if err != nil {
-		return err
+// fetch copies one chunk into the writer, from body when it is not nil (already open
+// at the chunk's offset).
+func (pf *parallelFetch) fetch(ctx context.Context, ch chunk, body io.ReadCloser) error {
+	bufp := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(bufp)
+	if body == nil {
+		var err error
+		if body, err = pf.open(ctx, ch.off, ch.end); err != nil {
+			return err
+		}
 	}
 	defer func() { body.Close() }()
 	for reopens := 0; ; reopens++ {
-		err := pf.copyRange(body, ch.off, ch.end, buf)
+		err := pf.copyRange(body, ch.off, ch.end, *bufp)
 		var ce *copyError
 		if err == nil || !errors.As(err, &ce) || !isExpiredURL(err) || reopens == maxReopens || ctx.Err() != nil {
 			return err
@@ -381,8 +402,9 @@ func (pf *parallelFetch) fetch(ctx context.Context, ch chunk, buf []byte) error 
 		// The storage URL the registry redirected to expired mid-chunk: ask again.
 		body.Close()
 		ch.off = ce.off
-		if body, err = pf.open(ctx, ch.off, ch.end); err != nil {
-			return err
+		var oerr error
+		if body, oerr = pf.open(ctx, ch.off, ch.end); oerr != nil {
+			return oerr
 		}
 	}
 }

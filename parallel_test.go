@@ -242,17 +242,26 @@ func TestPullParallelFirstChunk(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		fast     int64
+		chunk    int64
 		wantGets func(int64) bool
 	}{
-		{"fast link", 1, func(n int64) bool { return n == 1 }},
-		{"slow link", 1 << 50, func(n int64) bool { return n >= 16 }},
+		{"fast link", 1, 0, func(n int64) bool { return n == 1 }},
+		{"slow link", 1 << 50, 0, func(n int64) bool { return n >= 16 }},
+		// The first chunk is larger than the sample that times the link: its request
+		// carries on to the chunk's end while the other chunks start. 5 MiB in chunks
+		// of 2 MiB: the first request and two more.
+		{"slow link, chunks past the sample", 1 << 50, 2 << 20, func(n int64) bool { return n == 3 }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rg := newRangeRegistry(1 << 20)
+			if tt.chunk > 0 {
+				rg = newRangeRegistry(5 << 20)
+			}
 			srv := httptest.NewServer(rg)
 			defer srv.Close()
 			set := testParallel
 			set.FastStream = tt.fast
+			set.ChunkSize = max(set.ChunkSize, tt.chunk)
 			c := newTestClient(t, srv, WithParallelDownload(set), WithCredentials(StaticCredentials(hostOf(srv), Credential{Username: "u", Password: "p"})))
 			dir := t.TempDir()
 			if err := pullInto(t.Context(), t, c, srv, dir, nil); err != nil {

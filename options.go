@@ -56,7 +56,6 @@ type config struct {
 	hosts         HostResolver
 	retryNotify   func(RetryNotice)
 	parallel      ParallelDownload
-	rangeHosts    *rangeHosts // registries found not to serve ranges; shared by copies of the config
 }
 
 func defaultConfig() config {
@@ -71,7 +70,6 @@ func defaultConfig() config {
 		maxBlobSize:   DefaultMaxBlobSize,
 		maxResumes:    64,
 		parallel:      DefaultParallelDownload,
-		rangeHosts:    &rangeHosts{},
 	}
 }
 

@@ -148,7 +148,7 @@ func (c *Client) copyParallel(ctx context.Context, pp *pullParallel, r ref.Refer
 	if err := set.validate(); err != nil {
 		return 0, true, err
 	}
-	if set.Connections <= 1 || len(d.URLs) > 0 || d.Size-offset < set.Threshold || c.cfg.rangeHosts.refuses(r.Registry()) {
+	if set.Connections <= 1 || len(d.URLs) > 0 || d.Size-offset < set.Threshold || c.rangeHosts.refuses(r.Registry()) {
 		return offset, false, nil
 	}
 	wa, ok := w.(BlobWriterAt)
@@ -168,7 +168,7 @@ func (c *Client) copyParallel(ctx context.Context, pp *pullParallel, r ref.Refer
 		return 0, true, err
 	}
 	c.logger.DebugContext(ctx, "blob: ranges refused, one stream from now on", "host", r.Registry(), "digest", d.Digest, "error", err)
-	c.cfg.rangeHosts.remember(r.Registry())
+	c.rangeHosts.remember(r.Registry())
 	next = d.Size
 	for off := range wa.Missing() {
 		next = off

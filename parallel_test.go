@@ -228,7 +228,7 @@ func TestPullParallel(t *testing.T) {
 			if got := rg.ranges.Load(); got < tt.wantRanges {
 				t.Errorf("%d range requests, want at least %d", got, tt.wantRanges)
 			}
-			if got := c.cfg.rangeHosts.refuses(hostOf(srv)); got != tt.refused {
+			if got := c.rangeHosts.refuses(hostOf(srv)); got != tt.refused {
 				t.Errorf("host remembered as refusing ranges = %v, want %v", got, tt.refused)
 			}
 		})

@@ -53,8 +53,9 @@ type Client struct {
 	auth   *authTransport
 	logger *slog.Logger
 
-	loopbackPlain sync.Map // host:port → true: a loopback registry found speaking plain HTTP
-	plainOrigins  sync.Map // host:port → true: an endpoint configured with http://
+	loopbackPlain sync.Map   // host:port → true: a loopback registry found speaking plain HTTP
+	plainOrigins  sync.Map   // host:port → true: an endpoint configured with http://
+	rangeHosts    rangeHosts // registries found not to serve ranges (parallel.go)
 }
 
 // New returns a Client configured by opts. It makes no request.

@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/opencontainers/go-digest"
 
@@ -83,7 +81,7 @@ func (m uploadMode) String() string {
 }
 
 // pushState is what a Client learns while pushing: the upload mode each host accepts
-// and the last manifests it pushed. One per Client, dropped with it.
+// and the last manifests it pushed. Each Client has one, made by New.
 type pushState struct {
 	mu     sync.Mutex
 	modes  map[string]uploadMode
@@ -95,22 +93,6 @@ type recentManifest struct {
 	key       string // host/repository@digest
 	mediaType string
 	body      []byte
-}
-
-var pushStates sync.Map // weak.Pointer[Client] → *pushState
-
-// pushState returns c's push state, creating it on first use. The table holds the
-// client weakly; its entry goes when the client is collected.
-func (c *Client) pushState() *pushState {
-	k := weak.Make(c)
-	if v, ok := pushStates.Load(k); ok {
-		return v.(*pushState)
-	}
-	v, loaded := pushStates.LoadOrStore(k, &pushState{modes: map[string]uploadMode{}})
-	if !loaded {
-		runtime.AddCleanup(c, func(k weak.Pointer[Client]) { pushStates.Delete(k) }, k)
-	}
-	return v.(*pushState)
 }
 
 func (s *pushState) mode(host string) uploadMode {
@@ -302,7 +284,7 @@ func (r *Repository) OpenBlob(ctx context.Context, d ocitypes.Descriptor) (BlobW
 		u.mode = uploadBuffered
 		u.buf = make([]byte, 0, d.Size)
 	default:
-		u.mode = r.c.pushState().mode(r.ref.Registry())
+		u.mode = r.c.pushes.mode(r.ref.Registry())
 	}
 	return u, nil
 }
@@ -790,7 +772,7 @@ func (s *streamRequest) abort(err error) {
 // next upload to it uses next, and returns err as a [modeSwitchError].
 func (r *Repository) switchMode(ctx context.Context, from, next uploadMode, err error) error {
 	host := r.ref.Registry()
-	r.c.pushState().setMode(host, next)
+	r.c.pushes.setMode(host, next)
 	r.c.logger.DebugContext(ctx, "push: upload form refused, switching", "host", host, "from", from, "to", next, "error", err)
 	return &modeSwitchError{err: err, mode: next}
 }
@@ -919,7 +901,7 @@ func (r *Repository) putManifest(ctx context.Context, reference string, d ocityp
 	if h := resp.Header.Get("Docker-Content-Digest"); h != "" && h != d.Digest.String() {
 		return fmt.Errorf("push to %s: manifest %s stored as %s: %w", r.ref.Name(), d.Digest, oneLine(h), ErrDigestMismatch)
 	}
-	r.c.pushState().remember(r.manifestKey(d.Digest), d.MediaType, body)
+	r.c.pushes.remember(r.manifestKey(d.Digest), d.MediaType, body)
 	return nil
 }
 
@@ -945,7 +927,7 @@ func (r *Repository) Tag(ctx context.Context, name ref.Reference, root ocitypes.
 	}
 	var body []byte
 	mediaType := root.MediaType
-	if m, ok := r.c.pushState().lookup(r.manifestKey(root.Digest)); ok {
+	if m, ok := r.c.pushes.lookup(r.manifestKey(root.Digest)); ok {
 		body, mediaType = m.body, m.mediaType
 	} else {
 		got, b, err := r.c.manifest(ctx, r.ref.WithDigest(root.Digest))

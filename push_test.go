@@ -377,7 +377,7 @@ func TestPushFallback(t *testing.T) {
 			if !strings.Contains(err.Error(), "push to "+f.host()+"/app") {
 				t.Errorf("error %q does not name the destination", err)
 			}
-			if got := c.pushState().mode(f.host()); got != tc.want {
+			if got := c.pushes.mode(f.host()); got != tc.want {
 				t.Fatalf("mode %s, want %s", got, tc.want)
 			}
 			if err := upload(t.Context(), r, d, data); err != nil {

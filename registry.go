@@ -56,6 +56,7 @@ type Client struct {
 	loopbackPlain sync.Map   // host:port → true: a loopback registry found speaking plain HTTP
 	plainOrigins  sync.Map   // host:port → true: an endpoint configured with http://
 	rangeHosts    rangeHosts // registries found not to serve ranges (parallel.go)
+	pushes        *pushState // upload modes and recent manifests (push.go)
 }
 
 // New returns a Client configured by opts. It makes no request.
@@ -86,7 +87,7 @@ func New(opts ...Option) (*Client, error) {
 	bounded := &deadlineTransport{next: base, header: cfg.headerTimeout, read: cfg.readTimeout}
 	logged := &loggingTransport{next: bounded, logger: logger}
 	retried := &stallBudgetTransport{next: newRetryTransport(logged, cfg.retry, logger, cfg.retryNotify)}
-	c := &Client{cfg: cfg, base: base, logger: logger}
+	c := &Client{cfg: cfg, base: base, logger: logger, pushes: &pushState{modes: map[string]uploadMode{}}}
 	c.auth = &authTransport{
 		plainOK:     c.plainOK,
 		next:        retried,

@@ -53,7 +53,7 @@ type ParallelDownload struct {
 	// ranges; a smaller blob is one stream.
 	Threshold int64
 	// FastStream is a rate in bytes per second: the first chunk is requested with the
-	// rest of the blob, and when its first MiB arrives at least this fast (the link is
+	// rest of the blob, and when its first 2 MiB arrive at least this fast (the link is
 	// not what bounds the download, as on a local network) the rest follows on that
 	// one connection instead of being split; otherwise that request ends with the
 	// first chunk, and the other connections start at once. Negative always splits.
@@ -69,7 +69,7 @@ type ParallelDownload struct {
 // time; more connections per pull cost memory (a buffer each) and no speed on a
 // machine whose CPU and disk are then the bound.
 //
-// The first MiB decides: when it arrives at 64 MiB/s or more, the blob is one stream
+// The first 2 MiB decide: when they arrive at 64 MiB/s or more, the blob is one stream
 // (FastStream). On loopback, splitting a blob that one connection already delivers at
 // disk speed doubled the wall time of the 1 GiB image.
 var DefaultParallelDownload = ParallelDownload{Connections: 8, ChunkSize: 8 << 20, Threshold: 32 << 20, FastStream: 64 << 20}
@@ -283,10 +283,10 @@ func fetchParallel(ctx context.Context, open rangeOpener, d ocitypes.Descriptor,
 }
 
 // probeSample is how many bytes of the first chunk tell the speed of the link.
-const probeSample = 1 << 20
+const probeSample = 2 << 20
 
 // probe requests the whole first missing range (end being its end) and times its first
-// probeSample bytes from the response. When they came at fast bytes per second or
+// probeSample bytes, from the first that arrive. When they came at fast bytes per second or
 // more, the rest of the range follows on this connection, and probe returns nil.
 // Otherwise it returns the body, positioned after the sample, for the rest of the
 // first chunk (chunk 0, its off moved past the sample), while the other connections
@@ -299,13 +299,22 @@ func (pf *parallelFetch) probe(ctx context.Context, end int64, fast int64) (io.R
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	// The clock restarts after the first buffer, so that the server's time to the first
+	// byte (opening a file, a slow first read) does not count as the link's.
 	sampled := min(ch.off+probeSample, ch.end)
-	if err := pf.copyRange(body, ch.off, sampled, *bufp); err != nil {
+	timed, start := ch.off, time.Now()
+	if first := ch.off + int64(len(*bufp)); first < sampled {
+		if err := pf.copyRange(body, ch.off, first, *bufp); err != nil {
+			body.Close()
+			return nil, err
+		}
+		timed, start = first, time.Now()
+	}
+	if err := pf.copyRange(body, timed, sampled, *bufp); err != nil {
 		body.Close()
 		return nil, err
 	}
-	if float64(sampled-ch.off)/time.Since(start).Seconds() < float64(fast) {
+	if float64(sampled-timed)/time.Since(start).Seconds() < float64(fast) {
 		ch.off = sampled
 		pf.next.Store(1)
 		return body, nil // read up to the chunk's end only; its Close drops the connection

@@ -14,19 +14,20 @@ import (
 // no byte of the body, within the client's timeout. It wraps ErrStalled, never
 // context.Canceled.
 type stallError struct {
-	what    string // "response headers", "a byte of the body"
+	what    string // "no response headers", "fewer than 60 KiB of the body"
 	timeout time.Duration
 }
 
 func (e *stallError) Error() string {
-	return fmt.Sprintf("%s: no %s within %s", ErrStalled, e.what, e.timeout)
+	return fmt.Sprintf("%s: %s within %s", ErrStalled, e.what, e.timeout)
 }
 
 func (e *stallError) Unwrap() error { return ErrStalled }
 
 // deadlineTransport bounds every attempt of every request (metadata, tokens and
-// blobs alike): headers must arrive within header, and a body must deliver a byte at
-// least every read, else the attempt is abandoned with a *stallError.
+// blobs alike): headers must arrive within header, and a body must deliver at least
+// read × minBodyRate bytes in every read, else the attempt is abandoned with a
+// *stallError.
 type deadlineTransport struct {
 	next         http.RoundTripper
 	header, read time.Duration
@@ -34,7 +35,7 @@ type deadlineTransport struct {
 
 func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	headerStall := &stallError{what: "response headers", timeout: t.header}
+	headerStall := &stallError{what: "no response headers", timeout: t.header}
 	timer := time.AfterFunc(t.header, func() { cancel(headerStall) })
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	timer.Stop()
@@ -50,26 +51,42 @@ func (t *deadlineTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		cancel(nil)
 		return nil, err
 	}
-	b := &stallBody{body: resp.Body, ctx: ctx, cancel: cancel, timeout: t.read}
-	b.stall = &stallError{what: "byte of the body", timeout: t.read}
+	b := &stallBody{body: resp.Body, ctx: ctx, cancel: cancel, timeout: t.read, floor: max(1, int64(t.read.Seconds()*minBodyRate))}
+	what := "no byte of the body"
+	if b.floor > 1 {
+		what = fmt.Sprintf("fewer than %d bytes of the body", b.floor)
+		if b.floor%1024 == 0 {
+			what = fmt.Sprintf("fewer than %d KiB of the body", b.floor>>10)
+		}
+	}
+	b.stall = &stallError{what: what, timeout: t.read}
 	b.timer = time.AfterFunc(t.read, func() { cancel(b.stall) })
 	resp.Body = b
 	return resp, nil
 }
 
-// stallBody ends a body that delivers nothing for timeout.
+// minBodyRate is the least rate, in bytes per second, at which a body must arrive: a
+// body that delivers fewer than timeout × minBodyRate bytes in a read timeout is
+// abandoned, so that a server trickling a byte now and then cannot hold a download
+// open forever.
+const minBodyRate = 1 << 10
+
+// stallBody ends a body that delivers fewer than floor bytes in timeout.
 type stallBody struct {
 	body    io.ReadCloser
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	timeout time.Duration
+	floor   int64 // bytes due in every timeout
+	got     int64 // bytes since the timer was last reset
 	timer   *time.Timer
 	stall   *stallError
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
-	if n > 0 {
+	if b.got += int64(n); b.got >= b.floor {
+		b.got = 0
 		b.timer.Reset(b.timeout)
 	}
 	if err != nil && err != io.EOF && context.Cause(b.ctx) == error(b.stall) {

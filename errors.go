@@ -61,7 +61,7 @@ var (
 	// ErrInvalidLayout: an OCI image layout on disk that breaks the layout spec.
 	ErrInvalidLayout = errdef.ErrInvalidLayout
 	// ErrStalled: a registry, token server or storage host accepted a request but sent
-	// no response headers within [WithResponseHeaderTimeout], or no byte of a body
+	// no response headers within [WithResponseHeaderTimeout], or too little of a body
 	// within [WithReadTimeout], and asking once more did not help. It is not
 	// context.Canceled: the caller did not stop the request.
 	ErrStalled = errdef.ErrStalled

@@ -215,7 +215,9 @@ func WithLogger(l *slog.Logger) Option {
 // WithReadTimeout sets how long any response body (a blob, a manifest, a tag list, a
 // token) may go without delivering a byte before the connection is abandoned: a blob
 // download is then resumed, any other request fails with an error wrapping
-// [ErrStalled]. The default is 60 s.
+// [ErrStalled]. A body must also deliver 1 KiB for every second of d in each span of
+// d (60 KiB a minute by default), so that a server trickling a byte now and then
+// cannot hold it open. The default is 60 s.
 func WithReadTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

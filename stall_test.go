@@ -1,6 +1,7 @@
 package ocistream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -121,5 +122,44 @@ func TestStalledTokenServer(t *testing.T) {
 func TestResponseHeaderTimeoutOption(t *testing.T) {
 	if _, err := New(WithResponseHeaderTimeout(0)); err == nil {
 		t.Error("WithResponseHeaderTimeout(0) accepted")
+	}
+}
+
+// TestTricklingBody: a server that sends a byte of a blob now and then, always within
+// the read timeout, is cut off like a silent one, and the download fails with
+// ErrStalled once its resumes are spent.
+func TestTricklingBody(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 1<<20)
+	var attempts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		attempts.Add(1)
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusOK)
+		for i := 0; ; i++ {
+			if _, err := w.Write(data[i : i+1]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(20 * time.Millisecond): // well within the read timeout
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv, WithReadTimeout(time.Second), WithMaxResumes(1),
+		WithRetryPolicy(RetryPolicy{MaxRetries: 1, MinWait: time.Millisecond, MaxWait: 2 * time.Millisecond}))
+	rc, err := c.Blob(t.Context(), hostOf(srv)+"/a/b", ocitypes.Descriptor{Digest: digestOf(data), Size: int64(len(data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	_, err = io.ReadAll(rc)
+	if !errors.Is(err, ErrStalled) {
+		t.Fatalf("err = %v, want ErrStalled", err)
+	}
+	if n := attempts.Load(); n < 2 {
+		t.Errorf("%d attempts, want the body resumed before giving up", n)
 	}
 }

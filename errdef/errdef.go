@@ -60,7 +60,7 @@ var (
 	// ErrInvalidLayout: an OCI image layout on disk that breaks the layout spec.
 	ErrInvalidLayout = errors.New("invalid image layout")
 	// ErrStalled: a registry, token server or storage host stopped answering: no
-	// response headers, or no body bytes, within the client's timeouts, even when
+	// response headers, or too few body bytes, within the client's timeouts, even when
 	// asked again.
 	ErrStalled = errors.New("the registry stopped answering")
 )

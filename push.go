@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/ocistream/ocistream/errdef"
 	"github.com/ocistream/ocistream/ocitypes"
 	"github.com/ocistream/ocistream/ref"
 )
@@ -272,7 +273,7 @@ func (r *Repository) OpenBlob(ctx context.Context, d ocitypes.Descriptor) (BlobW
 		return &manifestUpload{r: r, ctx: ctx, d: d, digester: d.Digest.Algorithm().Digester()}, nil
 	}
 	if !d.Digest.Algorithm().Available() {
-		return nil, fmt.Errorf("blob %s: digest algorithm %s: %w", d.Digest, d.Digest.Algorithm(), ErrUnsupported)
+		return nil, errdef.Blob(d.Digest, fmt.Errorf("digest algorithm %s: %w", d.Digest.Algorithm(), ErrUnsupported))
 	}
 	loc, chunk, err := r.startUpload(ctx, d)
 	if err != nil {
@@ -392,7 +393,7 @@ func (u *blobUpload) Write(p []byte) (int, error) {
 		return 0, errors.New("write after commit")
 	}
 	if u.n+int64(len(p)) > u.d.Size {
-		u.fail(fmt.Errorf("blob %s: more than its %d bytes: %w", u.d.Digest, u.d.Size, ErrDigestMismatch))
+		u.fail(errdef.Blob(u.d.Digest, fmt.Errorf("more than its %d bytes: %w", u.d.Size, ErrDigestMismatch)))
 		return 0, u.err
 	}
 	u.digester.Hash().Write(p)
@@ -444,11 +445,11 @@ func (u *blobUpload) Commit() error {
 		return errors.New("commit after commit")
 	}
 	if u.n < u.d.Size {
-		u.fail(fmt.Errorf("blob %s: %d of %d bytes: %w", u.d.Digest, u.n, u.d.Size, io.ErrUnexpectedEOF))
+		u.fail(errdef.Blob(u.d.Digest, fmt.Errorf("%d of %d bytes: %w", u.n, u.d.Size, io.ErrUnexpectedEOF)))
 		return u.err
 	}
 	if got := u.digester.Digest(); got != u.d.Digest {
-		u.fail(fmt.Errorf("blob %s: content hashes to %s: %w", u.d.Digest, got, ErrDigestMismatch))
+		u.fail(errdef.Blob(u.d.Digest, fmt.Errorf("content hashes to %s: %w", got, ErrDigestMismatch)))
 		return u.err
 	}
 	var err error

@@ -4,14 +4,18 @@
 #
 #   bench/run.sh [-rounds N] [-warmup N] [-images big,many,multi] [-no-ocipull] [-profile]
 #                [-wan] [-wan-only] [-wan-images big,one] [-rate 32MiB] [-delay 40ms] [-ocipull-args '...']
+#                [-proto] [-proto-only]
 #
 # -wan also runs the wide-area profile: the same tools through a shaping proxy
 # (benchpull shape) that paces every response body at -rate on its own and delays
-# every request by -delay; -wan-only runs only that.
+# every request by -delay; -wan-only runs only that. -proto also measures how chunks
+# should travel to a registry that speaks HTTP/2 (benchpull proto: a TLS proxy offering
+# h2 that paces every TCP connection at -rate; the SDK's HTTP/1.1 chunks against
+# HTTP/2 streams of one connection); -proto-only runs only that.
 #
 # Needs Go and the Go module proxy (to build the pinned registry and crane once); no
 # other network. Outputs: bench/results/latest.md (and latest.json), wan.md (and
-# wan.json); scratch under bench/work (binaries, generated blobs, registry storage,
+# wan.json), proto.md; scratch under bench/work (binaries, generated blobs, registry storage,
 # pull outputs).
 set -euo pipefail
 
@@ -26,6 +30,7 @@ profile=0
 loopback=1
 wan=0
 wan_images=big,one
+proto=0
 rate=32MiB
 delay=40ms
 ocipull_extra=""
@@ -38,11 +43,13 @@ while [ $# -gt 0 ]; do
 	-profile) profile=1; shift ;;
 	-wan) wan=1; shift ;;
 	-wan-only) wan=1; loopback=0; shift ;;
+	-proto) proto=1; shift ;;
+	-proto-only) proto=1; loopback=0; shift ;;
 	-wan-images) wan_images=$2; shift 2 ;;
 	-rate) rate=$2; shift 2 ;;
 	-delay) delay=$2; shift 2 ;;
 	-ocipull-args) ocipull_extra=$2; shift 2 ;;
-	-h | -help | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | -help | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -114,6 +121,7 @@ log "registry $REGISTRY_VERSION on $host (pid $registry_pid, storage $work/regis
 all_images=$images
 [ "$loopback" = 1 ] || all_images=""
 [ "$wan" = 1 ] && all_images="$all_images,$wan_images"
+[ "$proto" = 1 ] && all_images="$all_images,one"
 "$bin/benchpull" prepare -registry "$host" -cache "$work/cache" -images "${all_images#,}"
 
 if [ "$profile" = 1 ]; then
@@ -157,4 +165,10 @@ if [ "$wan" = 1 ]; then
 		-link "every response body paced at $rate on its own, $delay added to every request (benchpull shape)" -no-floor \
 		-crane "$bin/crane" "${ocipull_args[@]}" -ocipull-args "$ocipull_extra" -out "$results/wan.md" "${versions[@]}"
 	log "report: $results/wan.md"
+fi
+
+if [ "$proto" = 1 ]; then
+	"$bin/benchpull" proto -registry "$host" -work "$work" -repo one -rounds "$rounds" -warmup "$warmup" -rate "$rate" -delay "$delay" \
+		-out "$results/proto.md"
+	log "report: $results/proto.md"
 fi

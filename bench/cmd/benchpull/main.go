@@ -9,6 +9,8 @@
 //	                                                    time the tools side by side and write the report
 //	benchpull shape -registry H [-listen A] [-rate 32MiB] [-delay 40ms]
 //	                                                    a proxy imitating a wide-area link in front of H
+//	benchpull proto -registry H -work DIR [-repo one] [-rounds N] [-rate 32MiB] [-delay 40ms] [-out FILE.md]
+//	                                                    chunks over HTTP/1.1 or HTTP/2 through a TLS proxy capping each connection
 //	benchpull noop                                      exit at once (measures the runner's baseline)
 package main
 
@@ -43,6 +45,8 @@ func main() {
 		err = compareCmd(os.Args[2:])
 	case "shape":
 		err = shapeCmd(ctx, os.Args[2:])
+	case "proto":
+		err = protoCmd(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -53,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: benchpull freeport | prepare | floor | compare | shape | noop  (see the package doc)")
+	fmt.Fprintln(os.Stderr, "usage: benchpull freeport | prepare | floor | compare | shape | proto | noop  (see the package doc)")
 	os.Exit(2)
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,9 @@ type shapeOptions struct {
 	upstream string // registry host:port (plain HTTP)
 	rate     int64  // bytes per second of each response body, on its own
 	delay    time.Duration
+	// perConn paces each TCP connection instead of each response body: over HTTP/2,
+	// every stream of a connection shares its rate, as at a CDN that caps connections.
+	perConn bool
 }
 
 // shapeCmd runs a reverse proxy in front of a registry that imitates a wide-area link
@@ -75,7 +79,9 @@ func newShaper(o shapeOptions) http.Handler {
 		Transport:     tr,
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
-			resp.Body = &pacedBody{r: resp.Body, rate: o.rate, start: time.Now()}
+			if !o.perConn {
+				resp.Body = &pacedBody{r: resp.Body, rate: o.rate, start: time.Now()}
+			}
 			return nil
 		},
 	}
@@ -130,4 +136,52 @@ func parseRate(s string) (int64, error) {
 		return 0, fmt.Errorf("rate %q: want a positive number of bytes, like 32MiB", s)
 	}
 	return n * mult, nil
+}
+
+// pacedListener paces every connection it accepts at rate bytes per second.
+type pacedListener struct {
+	net.Listener
+	rate  int64
+	conns atomic.Int64 // connections accepted
+}
+
+func (l *pacedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.conns.Add(1)
+	return &pacedConn{Conn: c, rate: l.rate}, nil
+}
+
+// pacingSlack is how far ahead of its pace a connection may run before it sleeps.
+const pacingSlack = 2 * time.Millisecond
+
+// pacedConn writes no faster than rate bytes per second, with no burst after an idle
+// time: a leaky bucket whose level is due, the time its last byte may leave.
+type pacedConn struct {
+	net.Conn
+	rate int64
+	due  time.Time
+}
+
+func (c *pacedConn) Write(b []byte) (int, error) {
+	written := 0
+	for len(b) > 0 {
+		piece := b[:min(len(b), pacingQuantum)]
+		if now := time.Now(); c.due.Before(now) {
+			c.due = now
+		}
+		c.due = c.due.Add(time.Duration(float64(len(piece)) / float64(c.rate) * float64(time.Second)))
+		n, err := c.Conn.Write(piece)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		if wait := time.Until(c.due); wait > pacingSlack {
+			time.Sleep(wait) // TLS writes records of 16 KiB: a sleep each would cost more than the pace
+		}
+		b = b[n:]
+	}
+	return written, nil
 }

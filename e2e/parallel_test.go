@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +205,95 @@ func TestPullParallelRedirect(t *testing.T) {
 	// more after the refusal: far fewer redirects than chunks.
 	if redirects < 2 || redirects > 10 {
 		t.Errorf("the registry redirected the layer %d times, want 2 to 10 (first chunks, then once per refusal)", redirects)
+	}
+}
+
+// TestCopyParallelOrdered copies a 5 MiB layer in ranges, through the fault proxy
+// dropping some chunks, into the destinations that take bytes only in order: a tar
+// archive (which skopeo then reads) and a second reference registry. The chunks pass
+// through the reorder window; a corrupt chunk lands nowhere.
+func TestCopyParallelOrdered(t *testing.T) {
+	reg := newRegistry(t, registryOptions{})
+	img := makeImage(41, []int64{5 << 20, 300_000}, amd64)
+	pushImage(t, reg, "team/app", "v1", img)
+	dst := newRegistry(t, registryOptions{})
+	big := "/v2/team/app/blobs/" + img.LayerDescs[0].Digest.String()
+	for _, dest := range []string{"tar", "registry"} {
+		for _, tt := range []struct {
+			name    string
+			fault   func(fp *faultProxy)
+			wantErr error
+		}{
+			{name: "drops in random chunks", fault: func(fp *faultProxy) { fp.DropRandom(3, 10) }},
+			{name: "a corrupt chunk", fault: func(fp *faultProxy) { fp.FlipByte(100_000, 1) }, wantErr: ocistream.ErrDigestMismatch},
+		} {
+			t.Run(dest+"/"+tt.name, func(t *testing.T) {
+				fp := newFaultProxy(t, mustURL(t, reg.URL))
+				tt.fault(fp)
+				c := sdkClient(t, reg, false, ocistream.WithPlainHTTP(fp.Host, hostOfURL(dst.URL)), chunked)
+				src, err := c.Repository(fp.Host + "/team/app:v1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts := &ocistream.CopyOptions{Concurrency: 1, Progress: monotonic(t, nil)}
+				switch dest {
+				case "tar":
+					tarPath := filepath.Join(t.TempDir(), "img.tar")
+					f, err := os.Create(tarPath)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer f.Close()
+					tw := layout.NewTar(f, nil)
+					_, err = ocistream.Copy(t.Context(), src, tw, opts)
+					closeErr := tw.Close()
+					if !errors.Is(err, tt.wantErr) {
+						t.Fatalf("Copy = %v, want %v", err, tt.wantErr)
+					}
+					if tt.wantErr != nil {
+						if closeErr == nil {
+							t.Fatal("the archive of a failed copy closed cleanly")
+						}
+						return
+					}
+					if closeErr != nil {
+						t.Fatal(closeErr)
+					}
+					files := tarEntries(t, tarPath)
+					if files["blobs/sha256/"+img.LayerDescs[0].Digest.Encoded()] != img.LayerDescs[0].Size {
+						t.Errorf("tar lacks the big layer")
+					}
+					skopeoCheck(t, "oci-archive:"+tarPath)
+				case "registry":
+					repo := "mirror/" + strings.ReplaceAll(tt.name, " ", "-")
+					to, err := c.Repository(hostOfURL(dst.URL) + "/" + repo + ":v1")
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, err = ocistream.Copy(t.Context(), src, to, opts)
+					if !errors.Is(err, tt.wantErr) {
+						t.Fatalf("Copy = %v, want %v", err, tt.wantErr)
+					}
+					held, herr := to.Exists(t.Context(), img.LayerDescs[0])
+					if herr != nil {
+						t.Fatal(herr)
+					}
+					if held != (tt.wantErr == nil) {
+						t.Fatalf("destination holds the big layer: %v, want %v", held, tt.wantErr == nil)
+					}
+					if tt.wantErr != nil {
+						return
+					}
+					path := filepath.Join(t.TempDir(), "out")
+					if _, _, err := pullDir(t, c, path, hostOfURL(dst.URL)+"/"+repo+":v1", nil); err != nil {
+						t.Fatal(err)
+					}
+					expectImage(t, path, img)
+				}
+				if n := rangeGets(fp.Requests(), big); n < 20 {
+					t.Errorf("%d range requests for the big layer, want it in chunks", n)
+				}
+			})
+		}
 	}
 }
